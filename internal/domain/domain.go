@@ -1,0 +1,132 @@
+// Package domain holds pushgate's core types and the interfaces its adapters implement.
+package domain
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+	"time"
+)
+
+// DefaultRoom is joined on $connect when the client names no room.
+const DefaultRoom = "lobby"
+
+// Connection is one WebSocket client as stored between Lambda invocations.
+type Connection struct {
+	ID          string
+	ConnectedAt time.Time
+	LastSeenAt  time.Time
+	SourceIP    string
+	UserAgent   string
+	// Identity is who the client authenticated as; empty until the
+	// $connect authorizer exists, kept so records need no migration then.
+	Identity string
+	Rooms    []string
+	// ExpiresAt is the DynamoDB TTL: API Gateway cuts every socket after
+	// two hours, so a record past it belongs to a connection that is gone.
+	ExpiresAt time.Time
+}
+
+// Item is one document of a room, written over the HTTP API.
+type Item struct {
+	Room      string
+	ID        string
+	Data      json.RawMessage
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// Event types published after a write.
+const (
+	EventItemPut     = "item.put"
+	EventItemDeleted = "item.deleted"
+)
+
+// Event is what a write publishes to the topic and the broadcaster pushes to
+// the room. EventID lets clients drop the duplicates at-least-once delivery
+// brings.
+type Event struct {
+	EventID string          `json:"eventId"`
+	Type    string          `json:"type"`
+	Room    string          `json:"room"`
+	ID      string          `json:"id"`
+	Version int64           `json:"version"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Time    time.Time       `json:"time"`
+}
+
+// ConnectionStore keeps connections and their room memberships.
+type ConnectionStore interface {
+	// Put stores c and a membership for each of c.Rooms, all or nothing.
+	Put(ctx context.Context, c Connection) error
+	// Get returns the connection or an error matching ErrNotFound.
+	Get(ctx context.Context, id string) (Connection, error)
+	// Delete removes the connection and all its memberships; deleting a
+	// connection that is not there is not an error.
+	Delete(ctx context.Context, id string) error
+	// Touch records activity: LastSeenAt = now and the TTL re-asserted.
+	Touch(ctx context.Context, id string, now time.Time) error
+	// Join adds the connection to room; ErrNotFound if the connection is gone,
+	// a *Error with CodeTooManyRooms past the limit.
+	Join(ctx context.Context, id, room string) error
+	// Leave removes the connection from room; leaving a room one is not in is
+	// not an error.
+	Leave(ctx context.Context, id, room string) error
+	// Members lists the ids of the room's connections one store page at a
+	// time, so a room of any size is read in bounded memory.
+	Members(ctx context.Context, room string) iter.Seq2[[]string, error]
+}
+
+// ItemPage is one page of a room listing.
+type ItemPage struct {
+	Items []Item
+	// Next is the opaque cursor of the following page; empty on the last.
+	Next string
+}
+
+// Precondition guards a write, from the HTTP conditional headers.
+type Precondition struct {
+	// IfMatch, when > 0, requires the stored version to equal it.
+	IfMatch int64
+	// IfNoneMatch requires that no live item exists (If-None-Match: *).
+	IfNoneMatch bool
+}
+
+// ItemReader reads items.
+type ItemReader interface {
+	// GetItem returns the item or an error matching ErrNotFound.
+	GetItem(ctx context.Context, room, id string) (Item, error)
+	// ListItems returns up to limit items of room after cursor, ordered by id.
+	ListItems(ctx context.Context, room, cursor string, limit int) (ItemPage, error)
+}
+
+// ItemStore reads and writes items. Versions only grow: a deleted item leaves
+// a tombstone so a later put continues its version sequence and a repeated
+// delete can re-publish its event.
+type ItemStore interface {
+	ItemReader
+	// PutItem creates or replaces the item, setting Version to the previous
+	// version + 1 and UpdatedAt to now.
+	PutItem(ctx context.Context, it Item, pre Precondition, now time.Time) (Item, error)
+	// DeleteItem tombstones the item and returns it with its new version.
+	// Deleting an already deleted item returns the tombstone again with
+	// Repeated set, so a delete whose event was lost can be retried.
+	DeleteItem(ctx context.Context, room, id string, pre Precondition, now time.Time) (Deleted, error)
+}
+
+// Deleted is the outcome of ItemStore.DeleteItem.
+type Deleted struct {
+	Item     Item
+	Repeated bool
+}
+
+// Publisher sends an event to every broadcaster.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) error
+}
+
+// Poster delivers one frame to one connection (the Management API's
+// PostToConnection). Failures are *PostError.
+type Poster interface {
+	Post(ctx context.Context, connectionID string, frame []byte) error
+}

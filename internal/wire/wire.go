@@ -1,0 +1,221 @@
+// Package wire defines pushgate's WebSocket protocol: the frames clients send,
+// the frames they receive, and the limits and names both sides must respect.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/pushgate/pushgate/internal/domain"
+)
+
+// Limits set by API Gateway and by pushgate.
+const (
+	// MaxMessageBytes is API Gateway's WebSocket message limit (128 KB).
+	MaxMessageBytes = 128 * 1024
+	// MaxFrameBytes is API Gateway's limit for one WebSocket frame (32 KB).
+	MaxFrameBytes = 32 * 1024
+	// MaxNameLen bounds room names and item ids.
+	MaxNameLen = 128
+	// MaxRoomsPerConnection bounds memberships so $disconnect stays one
+	// bounded cleanup.
+	MaxRoomsPerConnection = 20
+)
+
+// Client actions.
+const (
+	ActionPing        = "ping"
+	ActionPong        = "pong"
+	ActionSubscribe   = "subscribe"
+	ActionUnsubscribe = "unsubscribe"
+	ActionUpdate      = "update"
+	ActionDelete      = "delete"
+	ActionError       = "error"
+	ActionAck         = "ack"
+	ActionEvent       = "event"
+	// TargetAll relays to every other connection in the sender's rooms.
+	TargetAll = "*"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+// ValidName reports whether s can name a room or an item: 1 to 128 of
+// A-Z a-z 0-9 _ . : - — safe in URLs, DynamoDB keys and logs.
+func ValidName(s string) bool {
+	return len(s) > 0 && len(s) <= MaxNameLen && nameRE.MatchString(s)
+}
+
+// CheckRoom returns a client error if room is not a valid room name.
+func CheckRoom(room string) error {
+	if !ValidName(room) {
+		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidRoom,
+			"room must be 1-%d characters of A-Z a-z 0-9 _ . : -", MaxNameLen)
+	}
+	return nil
+}
+
+// Frame is a client message. Fields not used by an action are ignored.
+type Frame struct {
+	Action string
+	Room   string
+	Target string
+	Number json.RawMessage
+	Data   json.RawMessage
+}
+
+// raw mirrors Frame with every field as raw JSON, so a wrong type is
+// reported as such rather than as a generic decode failure.
+type raw struct {
+	Action json.RawMessage `json:"action"`
+	Room   json.RawMessage `json:"room"`
+	Target json.RawMessage `json:"target"`
+	Number json.RawMessage `json:"number"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// ParseFrame decodes and validates a client message. Errors are *domain.Error
+// with a code the client can act on.
+func ParseFrame(body []byte) (Frame, error) {
+	if len(body) > MaxMessageBytes {
+		return Frame{}, domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodeTooLarge,
+			"message is %d bytes; the limit is %d", len(body), MaxMessageBytes)
+	}
+	var r raw
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&r); err != nil || dec.More() {
+		return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "message is not a JSON object")
+	}
+	var f Frame
+	var err error
+	if f.Action, err = str("action", r.Action, true); err != nil {
+		return Frame{}, err
+	}
+	switch f.Action {
+	case ActionPing:
+	case ActionSubscribe, ActionUnsubscribe:
+		if f.Room, err = str("room", r.Room, true); err != nil {
+			return Frame{}, err
+		}
+		if err := CheckRoom(f.Room); err != nil {
+			return Frame{}, err
+		}
+	case ActionUpdate, ActionDelete:
+		if f.Target, err = str("target", r.Target, true); err != nil {
+			return Frame{}, err
+		}
+		if f.Target == "" {
+			return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest, `"target" must be "*" or a connection id`)
+		}
+		if len(r.Number) > 0 && !isNull(r.Number) {
+			var n json.Number
+			if err := json.Unmarshal(r.Number, &n); err != nil {
+				return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest, `"number" must be a number`)
+			}
+			f.Number = r.Number
+		}
+		f.Data = r.Data
+	default:
+		return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeUnknownAction,
+			"unknown action %q; expected ping, subscribe, unsubscribe, update or delete", f.Action)
+	}
+	return f, nil
+}
+
+func isNull(b json.RawMessage) bool { return string(b) == "null" }
+
+func str(field string, b json.RawMessage, required bool) (string, error) {
+	if len(b) == 0 || isNull(b) {
+		if required {
+			return "", domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest, "%q is required", field)
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest, "%q must be a string", field)
+	}
+	return s, nil
+}
+
+// Pong answers a ping.
+func Pong(now time.Time) []byte {
+	return mustJSON(struct {
+		Action string `json:"action"`
+		Time   int64  `json:"time"`
+	}{ActionPong, now.UnixMilli()})
+}
+
+// Ack confirms a subscribe or unsubscribe.
+func Ack(of, room string, rooms []string) []byte {
+	if rooms == nil {
+		rooms = []string{}
+	}
+	return mustJSON(struct {
+		Action string   `json:"action"`
+		Of     string   `json:"of"`
+		Room   string   `json:"room"`
+		Rooms  []string `json:"rooms"`
+	}{ActionAck, of, room, rooms})
+}
+
+// ErrorFrame reports a rejected message to its sender.
+func ErrorFrame(code, message string) []byte {
+	return mustJSON(struct {
+		Action  string `json:"action"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{ActionError, code, message})
+}
+
+// Relay is what the other clients receive for an update or delete: the
+// sender's id, and number and data byte for byte as the sender wrote them
+// (encoding/json would compact them and escape HTML characters).
+func Relay(from string, f Frame) []byte {
+	b := make([]byte, 0, 64+len(from)+len(f.Number)+len(f.Data))
+	b = append(b, `{"from":`...)
+	b = append(b, mustJSON(from)...)
+	b = append(b, `,"action":`...)
+	b = append(b, mustJSON(f.Action)...)
+	b = appendRaw(b, "number", f.Number)
+	b = appendRaw(b, "data", f.Data)
+	return append(b, '}')
+}
+
+// EventFrame is what a room's clients receive for a published event; the
+// item's data is spliced in unchanged.
+func EventFrame(e domain.Event) []byte {
+	data := e.Data
+	e.Data = nil
+	head := mustJSON(struct {
+		Action string `json:"action"`
+		domain.Event
+	}{ActionEvent, e})
+	b := make([]byte, 0, len(head)+len(data)+16)
+	b = append(b, head[:len(head)-1]...)
+	b = appendRaw(b, "data", data)
+	return append(b, '}')
+}
+
+func appendRaw(b []byte, key string, v json.RawMessage) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = append(b, `,"`...)
+	b = append(b, key...)
+	b = append(b, `":`...)
+	return append(b, v...)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only reachable with invalid json.RawMessage, which ParseFrame and
+		// the HTTP API never let through.
+		panic(fmt.Sprintf("wire: encode %T: %v", v, err))
+	}
+	return b
+}
