@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// MaxRooms bounds one connection's memberships, so $disconnect stays one
+// bounded cleanup.
+const MaxRooms = 20
+
 // DefaultRoom is joined on $connect when the client names no room.
 const DefaultRoom = "lobby"
 
@@ -64,11 +68,14 @@ type ConnectionStore interface {
 	// Delete removes the connection and all its memberships; deleting a
 	// connection that is not there is not an error.
 	Delete(ctx context.Context, id string) error
-	// Touch records activity: LastSeenAt = now and the TTL re-asserted.
-	Touch(ctx context.Context, id string, now time.Time) error
-	// Join adds the connection to room; ErrNotFound if the connection is gone,
-	// a *Error with CodeTooManyRooms past the limit.
-	Join(ctx context.Context, id, room string) error
+	// Touch records activity: sets LastSeenAt and ExpiresAt; ErrNotFound if
+	// the connection is gone.
+	Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error
+	// Join adds the connection to room, the membership expiring at expiresAt
+	// like its connection; ErrNotFound if the connection is gone, a *Error
+	// with CodeTooManyRooms when it already is in MaxRooms rooms. Joining a
+	// room twice is not an error.
+	Join(ctx context.Context, id, room string, expiresAt time.Time) error
 	// Leave removes the connection from room; leaving a room one is not in is
 	// not an error.
 	Leave(ctx context.Context, id, room string) error

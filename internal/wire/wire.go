@@ -21,9 +21,6 @@ const (
 	MaxFrameBytes = 32 * 1024
 	// MaxNameLen bounds room names and item ids.
 	MaxNameLen = 128
-	// MaxRoomsPerConnection bounds memberships so $disconnect stays one
-	// bounded cleanup.
-	MaxRoomsPerConnection = 20
 )
 
 // Client actions.
