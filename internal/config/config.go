@@ -126,8 +126,17 @@ func positive(v string) (int, error) {
 // logging control (AWS_LAMBDA_LOG_LEVEL) when the template sets it.
 func Logger(w io.Writer, getenv func(string) string) *slog.Logger {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(getenv("AWS_LAMBDA_LOG_LEVEL"))); err != nil {
-		level = slog.LevelInfo
+	// Lambda's levels are slog's plus TRACE and FATAL; slog has nothing
+	// finer than debug nor coarser than error, so those map to the nearest.
+	switch v := strings.ToUpper(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_LEVEL"))); v {
+	case "TRACE":
+		level = slog.LevelDebug
+	case "FATAL":
+		level = slog.LevelError
+	default:
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			level = slog.LevelInfo
+		}
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }

@@ -4,6 +4,7 @@ package domain
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -136,4 +137,28 @@ type Publisher interface {
 // PostToConnection). Failures are *PostError.
 type Poster interface {
 	Post(ctx context.Context, connectionID string, frame []byte) error
+}
+
+// MarshalJSON writes Data as stored, byte for byte, so clients receive what
+// the writer sent. Call it directly: json.Marshal compacts and HTML-escapes
+// whatever a MarshalJSON method returns.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event // without this method
+	p := plain(e)
+	p.Data = nil
+	head, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.Data) == 0 {
+		return head, nil
+	}
+	if !json.Valid(e.Data) {
+		return nil, fmt.Errorf("event %s: data is not valid JSON", e.EventID)
+	}
+	b := make([]byte, 0, len(head)+len(e.Data)+8)
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, `,"data":`...)
+	b = append(b, e.Data...)
+	return append(b, '}'), nil
 }

@@ -182,7 +182,10 @@ func (f *Fanout) deliverOne(ctx context.Context, id string, frame []byte) outcom
 // backoff is "full jitter": uniform in [0, min(max, base·2^(attempt-1))], so
 // retries from many workers hitting the same throttle spread out.
 func (f *Fanout) backoff(attempt int) time.Duration {
-	d := f.opt.BaseDelay << (attempt - 1)
+	d := f.opt.MaxDelay
+	if attempt <= 30 {
+		d = f.opt.BaseDelay << (attempt - 1)
+	}
 	if d <= 0 || d > f.opt.MaxDelay {
 		d = f.opt.MaxDelay
 	}

@@ -81,9 +81,10 @@ func ParseFrame(body []byte) (Frame, error) {
 		return Frame{}, domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodeTooLarge,
 			"message is %d bytes; the limit is %d", len(body), MaxMessageBytes)
 	}
+	// Unmarshal, unlike a Decoder, rejects anything after the value; the
+	// '{' check rejects null, which would decode into an empty struct.
 	var r raw
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&r); err != nil || dec.More() {
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(body, &r) != nil {
 		return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "message is not a JSON object")
 	}
 	var f Frame
@@ -108,8 +109,10 @@ func ParseFrame(body []byte) (Frame, error) {
 			return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest, `"target" must be "*" or a connection id`)
 		}
 		if len(r.Number) > 0 && !isNull(r.Number) {
+			// json.Number also accepts a string holding a number, which
+			// would then be relayed as a string.
 			var n json.Number
-			if err := json.Unmarshal(r.Number, &n); err != nil {
+			if err := json.Unmarshal(r.Number, &n); err != nil || r.Number[0] == '"' {
 				return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest, `"number" must be a number`)
 			}
 			f.Number = r.Number
@@ -147,16 +150,12 @@ func Pong(now time.Time) []byte {
 }
 
 // Ack confirms a subscribe or unsubscribe.
-func Ack(of, room string, rooms []string) []byte {
-	if rooms == nil {
-		rooms = []string{}
-	}
+func Ack(of, room string) []byte {
 	return mustJSON(struct {
-		Action string   `json:"action"`
-		Of     string   `json:"of"`
-		Room   string   `json:"room"`
-		Rooms  []string `json:"rooms"`
-	}{ActionAck, of, room, rooms})
+		Action string `json:"action"`
+		Of     string `json:"of"`
+		Room   string `json:"room"`
+	}{ActionAck, of, room})
 }
 
 // ErrorFrame reports a rejected message to its sender.
@@ -182,19 +181,16 @@ func Relay(from string, f Frame) []byte {
 	return append(b, '}')
 }
 
-// EventFrame is what a room's clients receive for a published event; the
-// item's data is spliced in unchanged.
+// EventFrame is what a room's clients receive for a published event: the
+// event itself, data unchanged, marked with action "event".
 func EventFrame(e domain.Event) []byte {
-	data := e.Data
-	e.Data = nil
-	head := mustJSON(struct {
-		Action string `json:"action"`
-		domain.Event
-	}{ActionEvent, e})
-	b := make([]byte, 0, len(head)+len(data)+16)
-	b = append(b, head[:len(head)-1]...)
-	b = appendRaw(b, "data", data)
-	return append(b, '}')
+	body, err := e.MarshalJSON() // not json.Marshal, which re-escapes data
+	if err != nil {
+		panic(fmt.Sprintf("wire: encode event: %v", err))
+	}
+	b := make([]byte, 0, len(body)+20)
+	b = append(b, `{"action":"event",`...)
+	return append(b, body[1:]...)
 }
 
 func appendRaw(b []byte, key string, v json.RawMessage) []byte {

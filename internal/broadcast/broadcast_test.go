@@ -1,0 +1,135 @@
+package broadcast_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/pushgate/pushgate/internal/broadcast"
+	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/memstore"
+	"github.com/pushgate/pushgate/internal/mgmtserver"
+)
+
+type recPoster struct{ rec *mgmtserver.Recorder }
+
+func (p recPoster) Post(ctx context.Context, id string, frame []byte) error {
+	if !p.rec.Send(ctx, id, frame) {
+		return &domain.PostError{ConnectionID: id, Status: 410, Err: errors.New("gone")}
+	}
+	return nil
+}
+
+// brokenListing fails the room listing after its first page.
+type brokenListing struct{ *memstore.Connections }
+
+func (b brokenListing) Members(ctx context.Context, room string) iter.Seq2[[]string, error] {
+	return func(yield func([]string, error) bool) {
+		for page := range b.Connections.Members(ctx, room) {
+			if !yield(page, nil) {
+				return
+			}
+			yield(nil, errors.New("throughput exceeded"))
+			return
+		}
+	}
+}
+
+func record(t *testing.T, e domain.Event) events.SNSEventRecord {
+	t.Helper()
+	b, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events.SNSEventRecord{EventSource: "aws:sns", SNS: events.SNSEntity{MessageID: "m-" + e.EventID, Message: string(b)}}
+}
+
+func TestBroadcast(t *testing.T) {
+	ctx := context.Background()
+	conns := memstore.NewConnections(memstore.WithPageSize(3))
+	rec := mgmtserver.NewRecorder()
+	exp := time.Now().Add(time.Hour)
+	// 10 connections in room "demo" (4 pages), 2 of them gone; one elsewhere.
+	for i := range 10 {
+		id := fmt.Sprint("c", i)
+		if err := conns.Put(ctx, domain.Connection{ID: id, Rooms: []string{"demo"}, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 2 {
+			rec.Open(id)
+		}
+	}
+	_ = conns.Put(ctx, domain.Connection{ID: "other", Rooms: []string{"elsewhere"}, ExpiresAt: exp})
+	rec.Open("other")
+
+	var logs bytes.Buffer
+	h := broadcast.New(conns, fanout.New(recPoster{rec}, conns, fanout.Options{Workers: 3}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	e := domain.Event{EventID: "e1", Type: domain.EventItemPut, Room: "demo", ID: "note", Version: 2,
+		Data: json.RawMessage(`{"text": "hi <b>"}`), Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	ev := events.SNSEvent{Records: []events.SNSEventRecord{
+		record(t, e),
+		{SNS: events.SNSEntity{MessageID: "junk", Message: "not json"}},
+	}}
+	if err := h.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"action":"event","eventId":"e1","type":"item.put","room":"demo","id":"note","version":2,"time":"2026-01-02T03:04:05Z","data":{"text": "hi <b>"}}`
+	for i := 2; i < 10; i++ {
+		got := rec.Frames(fmt.Sprint("c", i))
+		if len(got) != 1 || string(got[0]) != want {
+			t.Errorf("c%d got %q\nwant %s", i, got, want)
+		}
+	}
+	if n := len(rec.Frames("other")); n != 0 {
+		t.Errorf("a connection outside the room got %d frames", n)
+	}
+	for _, id := range []string{"c0", "c1"} {
+		if _, err := conns.Get(ctx, id); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("%s not pruned: %v", id, err)
+		}
+	}
+	var line map[string]any
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		_ = json.Unmarshal([]byte(l), &m)
+		if m["msg"] == "broadcast" {
+			line = m
+		}
+	}
+	for k, v := range map[string]float64{"recipients": 10, "delivered": 8, "gone": 2, "failed": 0, "retried": 0} {
+		if line[k] != v {
+			t.Errorf("log %s = %v, want %v (%s)", k, line[k], v, logs.String())
+		}
+	}
+	if line["room"] != "demo" || line["duration_ms"] == nil {
+		t.Errorf("log line lacks room/duration: %v", line)
+	}
+	if !strings.Contains(logs.String(), "undecodable") {
+		t.Error("the junk record was not logged")
+	}
+}
+
+func TestBroadcastReturnsListingErrors(t *testing.T) {
+	ctx := context.Background()
+	conns := memstore.NewConnections(memstore.WithPageSize(1))
+	rec := mgmtserver.NewRecorder("a", "b")
+	for _, id := range []string{"a", "b"} {
+		_ = conns.Put(ctx, domain.Connection{ID: id, Rooms: []string{"r"}, ExpiresAt: time.Now().Add(time.Hour)})
+	}
+	broken := brokenListing{conns}
+	h := broadcast.New(broken, fanout.New(recPoster{rec}, conns, fanout.Options{}), slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	err := h.Handle(ctx, events.SNSEvent{Records: []events.SNSEventRecord{record(t, domain.Event{EventID: "e", Type: domain.EventItemDeleted, Room: "r", ID: "x"})}})
+	if err == nil || !strings.Contains(err.Error(), "throughput exceeded") {
+		t.Fatalf("err = %v; a listing failure must fail the invocation so Lambda retries it", err)
+	}
+}

@@ -1,0 +1,32 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+)
+
+// Setup is the start of every Lambda's main: the logger, function's
+// configuration and the AWS SDK configuration (which honours
+// AWS_ENDPOINT_URL_<SERVICE>, so a main runs unchanged against moto). It
+// exits the process on a configuration error, since a Lambda that cannot
+// configure itself should fail its init, visibly, rather than serve.
+func Setup(ctx context.Context, function string) (Config, aws.Config, *slog.Logger) {
+	log := Logger(os.Stdout, os.Getenv).With("function", function)
+	cfg, err := Load(function, os.Getenv)
+	if err == nil {
+		var awsCfg aws.Config
+		awsCfg, err = awsconfig.LoadDefaultConfig(ctx)
+		if err == nil {
+			return cfg, awsCfg, log
+		}
+		err = fmt.Errorf("aws config: %w", err)
+	}
+	log.Error("cannot start", "error", err.Error())
+	os.Exit(1)
+	return Config{}, aws.Config{}, nil
+}

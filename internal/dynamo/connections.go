@@ -1,0 +1,419 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/pushgate/pushgate/internal/domain"
+)
+
+// Connections-table layout. A connection is pk=conn#<id>, sk=conn; its
+// membership of a room is pk=room#<room>, sk=conn#<id>, so a room's members
+// are one Query.
+const (
+	attrPK           = "pk"
+	attrSK           = "sk"
+	attrConnectionID = "connectionId"
+	attrConnectedAt  = "connectedAt"
+	attrLastSeenAt   = "lastSeenAt"
+	attrSourceIP     = "sourceIp"
+	attrUserAgent    = "userAgent"
+	attrIdentity     = "identity"
+	attrRooms        = "rooms"
+
+	connPrefix = "conn#"
+	roomPrefix = "room#"
+	connSK     = "conn"
+)
+
+// DefaultPageSize is how many member ids one Members page (one Query)
+// holds at most.
+const DefaultPageSize = 1000
+
+// maxBatchWrite is BatchWriteItem's per-request limit.
+const maxBatchWrite = 25
+
+// Retries of a batch's unprocessed items, which DynamoDB returns when
+// throttled.
+const (
+	batchAttempts  = 8
+	batchBaseDelay = 25 * time.Millisecond
+	batchMaxDelay  = time.Second
+)
+
+// Option configures Connections.
+type Option func(*Connections)
+
+// WithPageSize sets the Limit of each Members query (n <= 0 keeps
+// DefaultPageSize).
+func WithPageSize(n int) Option {
+	return func(c *Connections) {
+		if n > 0 {
+			c.pageSize = n
+		}
+	}
+}
+
+// Connections is a domain.ConnectionStore on the connections table.
+type Connections struct {
+	api      API
+	table    string
+	pageSize int
+	// sleep waits between batch retries; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+var _ domain.ConnectionStore = (*Connections)(nil)
+
+// NewConnections returns a store on table; client is usually a
+// *dynamodb.Client.
+func NewConnections(client API, table string, opts ...Option) *Connections {
+	c := &Connections{api: client, table: table, pageSize: DefaultPageSize, sleep: sleepCtx}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+func connKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(connPrefix + id), attrSK: s(connSK)}
+}
+
+func memberKey(room, id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(roomPrefix + room), attrSK: s(connPrefix + id)}
+}
+
+func memberItem(room, id string, expiresAt time.Time) map[string]types.AttributeValue {
+	item := memberKey(room, id)
+	item[attrConnectionID] = s(id)
+	if !expiresAt.IsZero() {
+		item[TTLAttribute] = epochSeconds(expiresAt)
+	}
+	return item
+}
+
+func connItem(c domain.Connection) map[string]types.AttributeValue {
+	item := connKey(c.ID)
+	item[attrConnectionID] = s(c.ID)
+	item[attrSourceIP] = s(c.SourceIP)
+	item[attrUserAgent] = s(c.UserAgent)
+	if !c.ConnectedAt.IsZero() {
+		item[attrConnectedAt] = n(c.ConnectedAt.UnixMilli())
+	}
+	if !c.LastSeenAt.IsZero() {
+		item[attrLastSeenAt] = n(c.LastSeenAt.UnixMilli())
+	}
+	if c.Identity != "" {
+		item[attrIdentity] = s(c.Identity)
+	}
+	if len(c.Rooms) > 0 {
+		item[attrRooms] = &types.AttributeValueMemberSS{Value: c.Rooms}
+	}
+	if !c.ExpiresAt.IsZero() {
+		item[TTLAttribute] = epochSeconds(c.ExpiresAt)
+	}
+	return item
+}
+
+func decodeConn(item map[string]types.AttributeValue) (domain.Connection, error) {
+	c := domain.Connection{
+		ID:        stringAttr(item, attrConnectionID),
+		SourceIP:  stringAttr(item, attrSourceIP),
+		UserAgent: stringAttr(item, attrUserAgent),
+		Identity:  stringAttr(item, attrIdentity),
+	}
+	if c.ID == "" {
+		c.ID = strings.TrimPrefix(stringAttr(item, attrPK), connPrefix)
+	}
+	millis := map[string]*time.Time{attrConnectedAt: &c.ConnectedAt, attrLastSeenAt: &c.LastSeenAt}
+	for name, dst := range millis {
+		ms, err := intAttr(item, name)
+		if err != nil {
+			return domain.Connection{}, err
+		}
+		if _, ok := item[name]; ok {
+			*dst = time.UnixMilli(ms).UTC()
+		}
+	}
+	exp, err := intAttr(item, TTLAttribute)
+	if err != nil {
+		return domain.Connection{}, err
+	}
+	if _, ok := item[TTLAttribute]; ok {
+		c.ExpiresAt = time.Unix(exp, 0).UTC()
+	}
+	if rooms, ok := item[attrRooms].(*types.AttributeValueMemberSS); ok {
+		c.Rooms = roomSet(rooms.Value)
+	}
+	return c, nil
+}
+
+// roomSet returns rooms sorted without duplicates, nil when empty: a string
+// set holds each room once and cannot be empty.
+func roomSet(rooms []string) []string {
+	if len(rooms) == 0 {
+		return nil
+	}
+	set := slices.Clone(rooms)
+	sort.Strings(set)
+	return slices.Compact(set)
+}
+
+func tooManyRooms(id string) error {
+	return domain.Errorf(http.StatusConflict, domain.CodeTooManyRooms,
+		"connection %s is already in %d rooms", id, domain.MaxRooms)
+}
+
+// Put writes the connection and its memberships in one transaction, so a
+// connection is never listed in a room without its record or vice versa.
+func (st *Connections) Put(ctx context.Context, c domain.Connection) error {
+	c.Rooms = roomSet(c.Rooms)
+	if len(c.Rooms) > domain.MaxRooms {
+		return tooManyRooms(c.ID)
+	}
+	writes := []types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: connItem(c)}}}
+	for _, room := range c.Rooms {
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: memberItem(room, c.ID, c.ExpiresAt)}})
+	}
+	if _, err := st.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes}); err != nil {
+		return fmt.Errorf("dynamo: put connection %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Get reads the connection (strongly consistent: a Join right after
+// $connect must see the record).
+func (st *Connections) Get(ctx context.Context, id string) (domain.Connection, error) {
+	item, err := st.getRecord(ctx, id)
+	if err != nil {
+		return domain.Connection{}, fmt.Errorf("dynamo: get connection %s: %w", id, err)
+	}
+	if item == nil {
+		return domain.Connection{}, fmt.Errorf("dynamo: get connection %s: %w", id, domain.ErrNotFound)
+	}
+	c, err := decodeConn(item)
+	if err != nil {
+		return domain.Connection{}, fmt.Errorf("dynamo: decode connection %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// getRecord returns the connection's attributes, nil if there is none.
+func (st *Connections) getRecord(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
+	out, err := st.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &st.table,
+		Key:            connKey(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	return out.Item, nil
+}
+
+// Delete removes the connection and its memberships. Memberships go first
+// in the batch order so that, should a later batch fail, the record that
+// lists them is still there for a retry.
+func (st *Connections) Delete(ctx context.Context, id string) error {
+	item, err := st.getRecord(ctx, id)
+	if err != nil {
+		return fmt.Errorf("dynamo: delete connection %s: %w", id, err)
+	}
+	if item == nil {
+		return nil
+	}
+	c, err := decodeConn(item)
+	if err != nil {
+		return fmt.Errorf("dynamo: delete connection %s: %w", id, err)
+	}
+	var deletes []types.WriteRequest
+	for _, room := range c.Rooms {
+		deletes = append(deletes, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: memberKey(room, id)}})
+	}
+	deletes = append(deletes, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: connKey(id)}})
+	for batch := range slices.Chunk(deletes, maxBatchWrite) {
+		if err := st.batchWrite(ctx, batch); err != nil {
+			return fmt.Errorf("dynamo: delete connection %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// batchWrite writes one batch, retrying what DynamoDB leaves unprocessed
+// with jittered exponential backoff.
+func (st *Connections) batchWrite(ctx context.Context, batch []types.WriteRequest) error {
+	pending := batch
+	delay := batchBaseDelay
+	for attempt := 1; ; attempt++ {
+		out, err := st.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]types.WriteRequest{st.table: pending},
+		})
+		if err != nil {
+			return err
+		}
+		pending = out.UnprocessedItems[st.table]
+		if len(pending) == 0 {
+			return nil
+		}
+		if attempt == batchAttempts {
+			return fmt.Errorf("%d writes still unprocessed after %d attempts", len(pending), attempt)
+		}
+		if err := st.sleep(ctx, rand.N(delay)+1); err != nil {
+			return err
+		}
+		delay = min(2*delay, batchMaxDelay)
+	}
+}
+
+// Touch sets LastSeenAt and ExpiresAt of an existing connection.
+func (st *Connections) Touch(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
+	_, err := st.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &st.table,
+		Key:                 connKey(id),
+		UpdateExpression:    aws.String("SET #lastSeen = :lastSeen, #expires = :expires"),
+		ConditionExpression: aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": attrPK, "#lastSeen": attrLastSeenAt, "#expires": TTLAttribute,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":lastSeen": n(lastSeen.UnixMilli()),
+			":expires":  epochSeconds(expiresAt),
+		},
+	})
+	if conditionFailed(err) {
+		return fmt.Errorf("dynamo: touch connection %s: %w", id, domain.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: touch connection %s: %w", id, err)
+	}
+	return nil
+}
+
+// Join adds room to the connection's set and writes the membership in one
+// transaction; the condition keeps the set within MaxRooms even when joins
+// race.
+func (st *Connections) Join(ctx context.Context, id, room string, expiresAt time.Time) error {
+	_, err := st.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName:           &st.table,
+				Key:                 connKey(id),
+				UpdateExpression:    aws.String("ADD #rooms :rooms"),
+				ConditionExpression: aws.String("attribute_exists(#pk) AND (attribute_not_exists(#rooms) OR contains(#rooms, :room) OR size(#rooms) < :max)"),
+				ExpressionAttributeNames: map[string]string{
+					"#pk": attrPK, "#rooms": attrRooms,
+				},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":rooms": &types.AttributeValueMemberSS{Value: []string{room}},
+					":room":  s(room),
+					":max":   n(domain.MaxRooms),
+				},
+			}},
+			{Put: &types.Put{TableName: &st.table, Item: memberItem(room, id, expiresAt)}},
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	if !transactionConditionFailed(err) {
+		return fmt.Errorf("dynamo: join connection %s to %s: %w", id, room, err)
+	}
+	// The condition does not say which part failed: the record tells.
+	item, rerr := st.getRecord(ctx, id)
+	switch {
+	case rerr != nil:
+		return fmt.Errorf("dynamo: join connection %s to %s: %w (reading it back: %w)", id, room, err, rerr)
+	case item == nil:
+		return fmt.Errorf("dynamo: join connection %s to %s: %w", id, room, domain.ErrNotFound)
+	default:
+		return tooManyRooms(id)
+	}
+}
+
+// Leave removes room from the connection's set and deletes the membership
+// in one transaction.
+func (st *Connections) Leave(ctx context.Context, id, room string) error {
+	_, err := st.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName:                 &st.table,
+				Key:                       connKey(id),
+				UpdateExpression:          aws.String("DELETE #rooms :rooms"),
+				ConditionExpression:       aws.String("attribute_exists(#pk)"),
+				ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#rooms": attrRooms},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":rooms": &types.AttributeValueMemberSS{Value: []string{room}}},
+			}},
+			{Delete: &types.Delete{TableName: &st.table, Key: memberKey(room, id)}},
+		},
+	})
+	if transactionConditionFailed(err) {
+		return fmt.Errorf("dynamo: leave connection %s from %s: %w", id, room, domain.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: leave connection %s from %s: %w", id, room, err)
+	}
+	return nil
+}
+
+// Members queries the room's memberships one page (one Query) at a time,
+// following LastEvaluatedKey; a page ends at the Limit or at DynamoDB's
+// 1 MB, whichever comes first.
+func (st *Connections) Members(ctx context.Context, room string) iter.Seq2[[]string, error] {
+	return func(yield func([]string, error) bool) {
+		var start map[string]types.AttributeValue
+		for {
+			out, err := st.api.Query(ctx, &dynamodb.QueryInput{
+				TableName:                 &st.table,
+				KeyConditionExpression:    aws.String("#pk = :pk"),
+				ProjectionExpression:      aws.String("#sk"),
+				ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(roomPrefix + room)},
+				ConsistentRead:            aws.Bool(true),
+				Limit:                     aws.Int32(int32(st.pageSize)),
+				ExclusiveStartKey:         start,
+			})
+			if err != nil {
+				yield(nil, fmt.Errorf("dynamo: members of %s: %w", room, err))
+				return
+			}
+			ids := make([]string, 0, len(out.Items))
+			for _, item := range out.Items {
+				if id, ok := strings.CutPrefix(stringAttr(item, attrSK), connPrefix); ok {
+					ids = append(ids, id)
+				}
+			}
+			if len(ids) > 0 && !yield(ids, nil) {
+				return
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				return
+			}
+			start = out.LastEvaluatedKey
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,644 @@
+package lambdatest
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/pushgate/pushgate/internal/config"
+	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/dynamo"
+	"github.com/pushgate/pushgate/internal/mgmtserver"
+	"github.com/pushgate/pushgate/internal/snspub"
+	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/wire"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }
+
+// artifacts are the built binaries every subtest runs.
+type artifacts struct {
+	root       string
+	bootstraps map[string]string
+	rie        string
+}
+
+// TestFunctions builds the four functions and the emulator once, then runs
+// each function's sample events through its bootstrap against moto.
+func TestFunctions(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		testenv.Unavailable(t, "lambdatest: the functions are linux binaries; this is %s", runtime.GOOS)
+	}
+	testenv.Moto(t)
+	root := RepoRoot(t)
+	dir := t.TempDir()
+	a := artifacts{
+		root:       root,
+		bootstraps: Build(t, root, dir, runtime.GOARCH, Functions()...),
+		rie:        BuildRIE(t, root, dir),
+	}
+	t.Run("ConnectionFunction", func(t *testing.T) { testConnectionFunction(t, a) })
+	t.Run("ItemsFunctions", func(t *testing.T) { testItemsFunctions(t, a) })
+	t.Run("BroadcastFunction", func(t *testing.T) { testBroadcastFunction(t, a) })
+	t.Run("WriteReachesRoom", func(t *testing.T) { testWriteReachesRoom(t, a) })
+}
+
+// TestBuildARM64 cross-compiles every function for the architecture the
+// template deploys (arm64) and checks each is a static linux executable.
+func TestBuildARM64(t *testing.T) {
+	root := RepoRoot(t)
+	for name, path := range Build(t, root, t.TempDir(), "arm64", Functions()...) {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
+			t.Errorf("%s: machine %v, type %v; want EM_AARCH64 ET_EXEC", name, f.Machine, f.Type)
+		}
+		// provided.al2023 runs the file as is: a dynamic loader request
+		// means cgo crept in.
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s asks for a dynamic loader; it must be static (CGO_ENABLED=0)", name)
+			}
+		}
+		f.Close()
+	}
+}
+
+// stack is what the functions of one subtest talk to: tables and a topic
+// in moto, the Management API backed by a recorder, and an HTTP
+// subscription on the topic that keeps every notification.
+type stack struct {
+	moto       string
+	home       string
+	connsTable string
+	itemsTable string
+	topicARN   string
+	mgmtURL    string
+	conns      *dynamo.Connections
+	recorder   *mgmtserver.Recorder
+	notes      *notifications
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	moto := testenv.Moto(t)
+	cfg := testenv.AWSConfig(t, moto)
+	ddb := dynamodb.NewFromConfig(cfg)
+	s := &stack{
+		moto:     moto,
+		home:     t.TempDir(),
+		recorder: mgmtserver.NewRecorder(),
+		notes:    &notifications{},
+	}
+	s.connsTable, s.itemsTable = testenv.Tables(t, ddb)
+	s.conns = dynamo.NewConnections(ddb, s.connsTable)
+
+	// The SDK sends the stage as a path prefix, as it does against the
+	// real endpoint; anything else is a 404 the delivery checks notice.
+	mux := http.NewServeMux()
+	mux.Handle("/"+sampleStage+"/", mgmtserver.Handler(s.recorder))
+	mgmt := httptest.NewServer(mux)
+	t.Cleanup(mgmt.Close)
+	s.mgmtURL = mgmt.URL + "/" + sampleStage
+
+	receiver := httptest.NewServer(snspub.Receiver("", s.notes.add, slog.New(slog.DiscardHandler)))
+	t.Cleanup(receiver.Close)
+	snsClient := sns.NewFromConfig(cfg)
+	topic, err := snsClient.CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(testenv.Unique(t, "topic"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.topicARN = aws.ToString(topic.TopicArn)
+	// Registered after the receiver's Close, so it runs before it: moto
+	// must not deliver to a closed endpoint.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := snsClient.DeleteTopic(ctx, &sns.DeleteTopicInput{TopicArn: topic.TopicArn}); err != nil {
+			t.Errorf("delete topic: %v", err)
+		}
+	})
+	if _, err := snsClient.Subscribe(t.Context(), &sns.SubscribeInput{
+		TopicArn: topic.TopicArn,
+		Protocol: aws.String("http"),
+		Endpoint: aws.String(receiver.URL + "/"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// env is function's environment: BaseEnv plus exactly the variables
+// config.Required names for it, as the template sets them.
+func (s *stack) env(t *testing.T, function string) map[string]string {
+	t.Helper()
+	values := map[string]string{
+		config.EnvConnectionsTable:   s.connsTable,
+		config.EnvItemsTable:         s.itemsTable,
+		config.EnvTopicARN:           s.topicARN,
+		config.EnvManagementEndpoint: s.mgmtURL,
+		config.EnvFanoutWorkers:      "4",
+		config.EnvFanoutAttempts:     "2",
+		config.EnvConnectionTTL:      "2h10m",
+	}
+	env := BaseEnv(s.moto, s.home)
+	env["AWS_LAMBDA_FUNCTION_NAME"] = function
+	for _, name := range config.Required(function) {
+		v, ok := values[name]
+		if !ok {
+			t.Fatalf("%s requires %s, which this test does not provide", function, name)
+		}
+		env[name] = v
+	}
+	return env
+}
+
+func (s *stack) start(t *testing.T, a artifacts, function string) *RIE {
+	t.Helper()
+	r := StartRIE(t, a.rie, a.bootstraps[function], s.env(t, function))
+	t.Cleanup(func() {
+		// Runs before the emulator stops, while its output is complete.
+		if errs := r.ErrorLogs(); len(errs) > 0 {
+			t.Errorf("%s logged errors:\n%s", function, strings.Join(errs, "\n"))
+		}
+		if t.Failed() {
+			t.Logf("%s emulator output:\n%s", function, r.Output())
+		}
+	})
+	return r
+}
+
+// putConnection stores a connection in rooms directly, as if it had
+// connected earlier, and opens its socket at the Management API unless
+// gone.
+func (s *stack) putConnection(t *testing.T, id string, gone bool, rooms ...string) {
+	t.Helper()
+	now := time.Now()
+	c := domain.Connection{ID: id, ConnectedAt: now, LastSeenAt: now, SourceIP: "198.51.100.7",
+		UserAgent: "test", Rooms: rooms, ExpiresAt: now.Add(time.Hour)}
+	if err := s.conns.Put(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if !gone {
+		s.recorder.Open(id)
+	}
+}
+
+func (s *stack) requireGone(t *testing.T, id string) {
+	t.Helper()
+	if c, err := s.conns.Get(t.Context(), id); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("connection %s: Get = %+v, %v; want not found", id, c, err)
+	}
+}
+
+// notifications keeps what moto delivered to the topic's HTTP subscription
+// (synchronously, inside Publish).
+type notifications struct {
+	mu  sync.Mutex
+	got []events.SNSEvent
+}
+
+func (n *notifications) add(_ context.Context, ev events.SNSEvent) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, ev)
+	return nil
+}
+
+func (n *notifications) all() []events.SNSEvent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.got)
+}
+
+// published decodes the pushgate events of every notification so far.
+func (n *notifications) published(t *testing.T) ([]domain.Event, []events.SNSEvent) {
+	t.Helper()
+	var out []domain.Event
+	evs := n.all()
+	for _, ev := range evs {
+		for _, rec := range ev.Records {
+			e, err := snspub.Decode(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+	}
+	return out, evs
+}
+
+// invoke runs event through r and decodes the function's response as T,
+// failing on an emulator error or a function error.
+func invoke[T any](t *testing.T, r *RIE, event []byte) T {
+	t.Helper()
+	status, body := r.Invoke(t, event)
+	if status != http.StatusOK {
+		t.Fatalf("emulator answered %d: %s", status, body)
+	}
+	var fnErr struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal(body, &fnErr) == nil && fnErr.ErrorType != "" {
+		t.Fatalf("function failed: %s: %s", fnErr.ErrorType, fnErr.ErrorMessage)
+	}
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("response %s is not a %T: %v", body, v, err)
+	}
+	return v
+}
+
+// connectedAt sets the WebSocket event's connectedAt and requestTimeEpoch:
+// the samples' lie in the past, and the record's TTL counts from them.
+func connectedAt(t *testing.T, raw []byte, at time.Time) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	rc, ok := ev["requestContext"].(map[string]any)
+	if !ok {
+		t.Fatal("event without requestContext")
+	}
+	rc["connectedAt"] = at.UnixMilli()
+	rc["requestTimeEpoch"] = time.Now().UnixMilli()
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func decodeJSON[T any](t *testing.T, body string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("body %q: %v", body, err)
+	}
+	return v
+}
+
+type errorFrame struct {
+	Action  string `json:"action"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func testConnectionFunction(t *testing.T, a artifacts) {
+	s := newStack(t)
+	r := s.start(t, a, config.ConnectionFunction)
+	at := time.Now().Truncate(time.Millisecond)
+	const peer = "peerConnAAAAAA="
+	s.putConnection(t, peer, false, sampleRoom)
+
+	wantRooms := func(t *testing.T, rooms ...string) {
+		t.Helper()
+		c, err := s.conns.Get(t.Context(), sampleConnectionID)
+		if err != nil {
+			t.Fatalf("connection record: %v", err)
+		}
+		if !slices.Equal(c.Rooms, rooms) {
+			t.Errorf("rooms = %v, want %v", c.Rooms, rooms)
+		}
+	}
+	wantFrame := func(t *testing.T, resp events.APIGatewayProxyResponse, frame string) {
+		t.Helper()
+		if resp.StatusCode != http.StatusOK || resp.Body != frame {
+			t.Errorf("response %d %q, want 200 %q", resp.StatusCode, resp.Body, frame)
+		}
+	}
+	wantError := func(code string) func(*testing.T, events.APIGatewayProxyResponse) {
+		return func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			f := decodeJSON[errorFrame](t, resp.Body)
+			// The socket stays open: the error is a frame, not a status.
+			if resp.StatusCode != http.StatusOK || f.Action != wire.ActionError || f.Code != code || f.Message == "" {
+				t.Errorf("response %d %s, want 200 and an error frame with code %s", resp.StatusCode, resp.Body, code)
+			}
+		}
+	}
+
+	steps := []struct {
+		file  string
+		check func(*testing.T, events.APIGatewayProxyResponse)
+	}{
+		{"ws-connect.json", func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d %s, want 200", resp.StatusCode, resp.Body)
+			}
+			c, err := s.conns.Get(t.Context(), sampleConnectionID)
+			if err != nil {
+				t.Fatalf("connection record: %v", err)
+			}
+			ttl := c.ExpiresAt.Sub(at)
+			if !slices.Equal(c.Rooms, []string{sampleRoom}) || c.SourceIP != "203.0.113.24" ||
+				!strings.Contains(c.UserAgent, "Firefox/125.0") || !c.ConnectedAt.Equal(at) ||
+				ttl <= 2*time.Hour+9*time.Minute || ttl > 2*time.Hour+10*time.Minute {
+				t.Errorf("record = %+v; want room %s, the event's identity, connectedAt %v and a TTL of 2h10m", c, sampleRoom, at)
+			}
+		}},
+		{"ws-subscribe.json", func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			wantFrame(t, resp, `{"action":"ack","of":"subscribe","room":"game-1"}`)
+			wantRooms(t, sampleRoom, "game-1")
+		}},
+		{"ws-ping.json", func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			pong := decodeJSON[struct {
+				Action string `json:"action"`
+				Time   int64  `json:"time"`
+			}](t, resp.Body)
+			if resp.StatusCode != http.StatusOK || pong.Action != wire.ActionPong ||
+				time.Since(time.UnixMilli(pong.Time)).Abs() > time.Minute {
+				t.Errorf("response %d %s, want 200 and a pong with the current time", resp.StatusCode, resp.Body)
+			}
+			c, err := s.conns.Get(t.Context(), sampleConnectionID)
+			if err != nil || !c.LastSeenAt.Equal(time.UnixMilli(pong.Time)) {
+				t.Errorf("after ping: lastSeenAt %v, %v; want the pong's time", c.LastSeenAt, err)
+			}
+		}},
+		{"ws-update.json", func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			if resp.StatusCode != http.StatusOK || resp.Body != "" {
+				t.Errorf("response %d %q, want an empty 200", resp.StatusCode, resp.Body)
+			}
+			want := `{"from":"` + sampleConnectionID + `","action":"update","number":1,"data":{"type":"move","data":{"id":"p1","x":3}}}`
+			if got := s.recorder.Frames(peer); len(got) != 1 || string(got[0]) != want {
+				t.Errorf("peer received %q, want [%s]", got, want)
+			}
+			if got := s.recorder.Received(); !slices.Equal(got, []string{peer}) {
+				t.Errorf("frames went to %v, want only the peer", got)
+			}
+		}},
+		{"ws-unsubscribe.json", func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			wantFrame(t, resp, `{"action":"ack","of":"unsubscribe","room":"game-1"}`)
+			wantRooms(t, sampleRoom)
+		}},
+		{"ws-invalid.json", wantError(domain.CodeInvalidJSON)},
+		{"ws-unknown-action.json", wantError(domain.CodeUnknownAction)},
+		{"ws-disconnect.json", func(t *testing.T, resp events.APIGatewayProxyResponse) {
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d %s, want 200", resp.StatusCode, resp.Body)
+			}
+			s.requireGone(t, sampleConnectionID)
+			var members []string
+			for page, err := range s.conns.Members(t.Context(), sampleRoom) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				members = append(members, page...)
+			}
+			if !slices.Equal(members, []string{peer}) {
+				t.Errorf("room %s members = %v, want only the peer", sampleRoom, members)
+			}
+		}},
+	}
+	covered := map[string]bool{}
+	for _, step := range steps {
+		covered[step.file] = true
+		ok := t.Run(step.file, func(t *testing.T) {
+			step.check(t, invoke[events.APIGatewayProxyResponse](t, r, connectedAt(t, readEvent(t, a.root, step.file), at)))
+		})
+		if !ok {
+			return
+		}
+	}
+	requireCovered(t, config.ConnectionFunction, covered)
+}
+
+// requireCovered fails when a sample event of function went untested.
+func requireCovered(t *testing.T, function string, covered map[string]bool) {
+	t.Helper()
+	for _, fn := range Functions() {
+		if fn.Name != function {
+			continue
+		}
+		for _, file := range fn.Events {
+			if !covered[file] {
+				t.Errorf("%s: sample %s is not invoked", function, file)
+			}
+		}
+	}
+}
+
+type itemBody struct {
+	Room      string          `json:"room"`
+	ID        string          `json:"id"`
+	Version   int64           `json:"version"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+	Data      json.RawMessage `json:"data"`
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func testItemsFunctions(t *testing.T, a artifacts) {
+	s := newStack(t)
+	write := s.start(t, a, config.ItemsWriteFunction)
+	read := s.start(t, a, config.ItemsReadFunction)
+	start := time.Now().Add(-time.Second)
+
+	wantItem := func(t *testing.T, resp events.APIGatewayV2HTTPResponse, status int, id string, version int64, data string) {
+		t.Helper()
+		it := decodeJSON[itemBody](t, resp.Body)
+		if resp.StatusCode != status || it.Room != sampleRoom || it.ID != id || it.Version != version ||
+			it.UpdatedAt.Before(start) || !jsonEqual(it.Data, []byte(data)) {
+			t.Errorf("response %d %s, want %d with %s/%s version %d data %s", resp.StatusCode, resp.Body, status, sampleRoom, id, version, data)
+		}
+		if etag := resp.Headers["ETag"]; etag != `"`+strconv.FormatInt(version, 10)+`"` {
+			t.Errorf("ETag %q, want version %d", etag, version)
+		}
+	}
+	wantError := func(t *testing.T, resp events.APIGatewayV2HTTPResponse, status int, code string) {
+		t.Helper()
+		e := decodeJSON[errorBody](t, resp.Body)
+		if resp.StatusCode != status || e.Error.Code != code || e.Error.Message == "" {
+			t.Errorf("response %d %s, want %d with error code %s", resp.StatusCode, resp.Body, status, code)
+		}
+	}
+	wantPublished := func(t *testing.T, n int, typ, id string, version int64, data string) {
+		t.Helper()
+		got, _ := s.notes.published(t)
+		if len(got) != n {
+			t.Fatalf("%d events published, want %d: %+v", len(got), n, got)
+		}
+		e := got[n-1]
+		if e.Type != typ || e.Room != sampleRoom || e.ID != id || e.Version != version || e.EventID == "" ||
+			(data != "" && !jsonEqual(e.Data, []byte(data))) || (data == "" && len(e.Data) > 0) {
+			t.Errorf("published %+v (data %s), want %s of %s/%s version %d data %s", e, e.Data, typ, sampleRoom, id, version, data)
+		}
+	}
+	const note1 = `{"title":"Buy milk","done":false}`
+	const note2 = `{"title":"Walk the dog","done":true}`
+
+	steps := []struct {
+		name string
+		fn   *RIE
+		file string
+		// want checks the response and what the call left behind.
+		want func(*testing.T, events.APIGatewayV2HTTPResponse)
+	}{
+		{"put", write, "http-put.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantItem(t, resp, http.StatusCreated, "note-1", 1, note1)
+			wantPublished(t, 1, domain.EventItemPut, "note-1", 1, note1)
+		}},
+		{"put base64", write, "http-put-base64.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantItem(t, resp, http.StatusCreated, "note-2", 1, note2)
+			wantPublished(t, 2, domain.EventItemPut, "note-2", 1, note2)
+		}},
+		{"put again replaces", write, "http-put.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantItem(t, resp, http.StatusOK, "note-1", 2, note1)
+			wantPublished(t, 3, domain.EventItemPut, "note-1", 2, note1)
+		}},
+		{"reader refuses put", read, "http-put.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantError(t, resp, http.StatusMethodNotAllowed, domain.CodeMethodNotAllowed)
+		}},
+		{"get", read, "http-get.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantItem(t, resp, http.StatusOK, "note-1", 2, note1)
+		}},
+		{"writer refuses get", write, "http-get.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantError(t, resp, http.StatusMethodNotAllowed, domain.CodeMethodNotAllowed)
+		}},
+		{"list", read, "http-list.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			page := decodeJSON[struct {
+				Items []itemBody `json:"items"`
+				Next  string     `json:"next"`
+			}](t, resp.Body)
+			var ids []string
+			for _, it := range page.Items {
+				ids = append(ids, it.ID)
+			}
+			if resp.StatusCode != http.StatusOK || !slices.Equal(ids, []string{"note-1", "note-2"}) || page.Next != "" ||
+				!jsonEqual(page.Items[1].Data, []byte(note2)) {
+				t.Errorf("response %d %s, want 200 with note-1 and note-2 and no next page", resp.StatusCode, resp.Body)
+			}
+		}},
+		{"delete", write, "http-delete.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			it := decodeJSON[itemBody](t, resp.Body)
+			if resp.StatusCode != http.StatusOK || it.ID != "note-1" || it.Version != 3 || len(it.Data) > 0 {
+				t.Errorf("response %d %s, want 200 with note-1 version 3 and no data", resp.StatusCode, resp.Body)
+			}
+			wantPublished(t, 4, domain.EventItemDeleted, "note-1", 3, "")
+		}},
+		{"get after delete", read, "http-get.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			wantError(t, resp, http.StatusNotFound, domain.CodeNotFound)
+		}},
+	}
+	covered := map[string]bool{}
+	for _, step := range steps {
+		covered[step.file] = true
+		ok := t.Run(step.name, func(t *testing.T) {
+			step.want(t, invoke[events.APIGatewayV2HTTPResponse](t, step.fn, readEvent(t, a.root, step.file)))
+		})
+		if !ok {
+			return
+		}
+	}
+	requireCovered(t, config.ItemsWriteFunction, covered)
+	requireCovered(t, config.ItemsReadFunction, covered)
+}
+
+type eventFrame struct {
+	Action string `json:"action"`
+	domain.Event
+}
+
+func testBroadcastFunction(t *testing.T, a artifacts) {
+	s := newStack(t)
+	r := s.start(t, a, config.BroadcastFunction)
+	const live, gone, elsewhere = "liveConnAAAAAA=", "goneConnAAAAAA=", "elseConnAAAAAA="
+	s.putConnection(t, live, false, sampleRoom)
+	// Stored but its socket closed: the Management API answers 410.
+	s.putConnection(t, gone, true, sampleRoom)
+	s.putConnection(t, elsewhere, false, "other")
+
+	raw := readEvent(t, a.root, "sns-item-put.json")
+	sent := decodeEvent[events.SNSEvent](t, raw)
+	want, err := snspub.Decode(sent.Records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := r.Invoke(t, raw)
+	// The handler returns only an error, so success is a null payload.
+	if status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
+		t.Fatalf("invocation answered %d %s, want 200 null", status, body)
+	}
+	frames := s.recorder.Frames(live)
+	if len(frames) != 1 {
+		t.Fatalf("live connection received %d frames, want 1", len(frames))
+	}
+	if !bytes.Equal(frames[0], wire.EventFrame(want)) {
+		t.Errorf("frame %s, want %s", frames[0], wire.EventFrame(want))
+	}
+	var f eventFrame
+	if err := json.Unmarshal(frames[0], &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Action != wire.ActionEvent || f.EventID != want.EventID || f.Type != domain.EventItemPut ||
+		f.Room != sampleRoom || f.ID != "note-1" || f.Version != 1 || !jsonEqual(f.Data, want.Data) {
+		t.Errorf("frame %s is not the event %+v", frames[0], want)
+	}
+	if got := s.recorder.Frames(elsewhere); len(got) > 0 {
+		t.Errorf("a connection in another room received %q", got)
+	}
+	s.requireGone(t, gone)
+	if _, err := s.conns.Get(t.Context(), live); err != nil {
+		t.Errorf("live connection: %v", err)
+	}
+	requireCovered(t, config.BroadcastFunction, map[string]bool{"sns-item-put.json": true})
+}
+
+// testWriteReachesRoom chains the functions: a PUT through the write
+// function publishes to the topic, the notification moto delivers is what
+// Lambda would hand the broadcast function, and the broadcast function
+// pushes it to the room.
+func testWriteReachesRoom(t *testing.T, a artifacts) {
+	s := newStack(t)
+	write := s.start(t, a, config.ItemsWriteFunction)
+	bcast := s.start(t, a, config.BroadcastFunction)
+	const member = "memberConnAAAA="
+	s.putConnection(t, member, false, sampleRoom)
+
+	resp := invoke[events.APIGatewayV2HTTPResponse](t, write, readEvent(t, a.root, "http-put.json"))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("put: %d %s", resp.StatusCode, resp.Body)
+	}
+	published, notes := s.notes.published(t)
+	if len(notes) != 1 || len(published) != 1 {
+		t.Fatalf("%d notifications, want 1", len(notes))
+	}
+	event, err := json.Marshal(notes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := bcast.Invoke(t, event); status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
+		t.Fatalf("broadcast answered %d %s, want 200 null", status, body)
+	}
+	frames := s.recorder.Frames(member)
+	if len(frames) != 1 || !bytes.Equal(frames[0], wire.EventFrame(published[0])) {
+		t.Fatalf("member received %q, want [%s]", frames, wire.EventFrame(published[0]))
+	}
+}

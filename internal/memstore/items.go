@@ -1,0 +1,177 @@
+package memstore
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pushgate/pushgate/internal/domain"
+)
+
+// Listing limits, as in the DynamoDB store.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// TombstoneTTL is how long a deleted item's tombstone is kept (the DynamoDB
+// store lets TTL remove it then; this store keeps it).
+const TombstoneTTL = 30 * 24 * time.Hour
+
+// Items is an in-memory domain.ItemStore.
+type Items struct {
+	mu    sync.Mutex
+	rooms map[string]map[string]storedItem
+}
+
+var _ domain.ItemStore = (*Items)(nil)
+
+// storedItem mirrors an items-table record: a tombstone has deleted set
+// and no data.
+type storedItem struct {
+	data      []byte
+	version   int64
+	updatedAt time.Time
+	deleted   bool
+	expiresAt time.Time
+}
+
+// NewItems returns an empty store.
+func NewItems() *Items {
+	return &Items{rooms: map[string]map[string]storedItem{}}
+}
+
+// PutItem creates or replaces the item, continuing its version sequence
+// across deletions.
+func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Item{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, exists := s.rooms[it.Room][it.ID]
+	live := exists && !old.deleted
+	if pre.IfMatch > 0 && (!live || old.version != pre.IfMatch) {
+		return domain.Item{}, fmt.Errorf("memstore: put item %s/%s if-match %d: %w", it.Room, it.ID, pre.IfMatch, domain.ErrPrecondition)
+	}
+	if pre.IfNoneMatch && live {
+		return domain.Item{}, fmt.Errorf("memstore: put item %s/%s if-none-match: %w", it.Room, it.ID, domain.ErrConflict)
+	}
+	rec := storedItem{
+		data:      slices.Clone([]byte(it.Data)),
+		version:   old.version + 1,
+		updatedAt: now.UTC(),
+	}
+	if s.rooms[it.Room] == nil {
+		s.rooms[it.Room] = map[string]storedItem{}
+	}
+	s.rooms[it.Room][it.ID] = rec
+	return rec.item(it.Room, it.ID), nil
+}
+
+// DeleteItem tombstones the item; deleting a tombstone returns it again
+// with Repeated set.
+func (s *Items) DeleteItem(ctx context.Context, room, id string, pre domain.Precondition, now time.Time) (domain.Deleted, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Deleted{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, exists := s.rooms[room][id]
+	switch {
+	case !exists:
+		return domain.Deleted{}, fmt.Errorf("memstore: delete item %s/%s: %w", room, id, domain.ErrNotFound)
+	case old.deleted:
+		return domain.Deleted{Item: old.item(room, id), Repeated: true}, nil
+	case pre.IfMatch > 0 && old.version != pre.IfMatch:
+		return domain.Deleted{}, fmt.Errorf("memstore: delete item %s/%s if-match %d: %w", room, id, pre.IfMatch, domain.ErrPrecondition)
+	}
+	rec := storedItem{
+		version:   old.version + 1,
+		updatedAt: now.UTC(),
+		deleted:   true,
+		expiresAt: now.Add(TombstoneTTL),
+	}
+	s.rooms[room][id] = rec
+	return domain.Deleted{Item: rec.item(room, id)}, nil
+}
+
+// GetItem returns a live item; a tombstone is not found.
+func (s *Items) GetItem(ctx context.Context, room, id string) (domain.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Item{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[room][id]
+	if !ok || rec.deleted {
+		return domain.Item{}, fmt.Errorf("memstore: get item %s/%s: %w", room, id, domain.ErrNotFound)
+	}
+	return rec.item(room, id), nil
+}
+
+// ListItems returns up to limit live items of room with ids after the
+// cursor's, ordered by id.
+func (s *Items) ListItems(ctx context.Context, room, cursor string, limit int) (domain.ItemPage, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.ItemPage{}, err
+	}
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return domain.ItemPage{}, err
+	}
+	limit = listLimit(limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.rooms[room]))
+	for id, rec := range s.rooms[room] {
+		if !rec.deleted && id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	page := domain.ItemPage{Items: []domain.Item{}}
+	for _, id := range ids[:min(limit, len(ids))] {
+		page.Items = append(page.Items, s.rooms[room][id].item(room, id))
+	}
+	if len(ids) > limit {
+		page.Next = encodeCursor(ids[limit-1])
+	}
+	return page, nil
+}
+
+func (r storedItem) item(room, id string) domain.Item {
+	it := domain.Item{Room: room, ID: id, Version: r.version, UpdatedAt: r.updatedAt}
+	if !r.deleted {
+		it.Data = slices.Clone(r.data)
+	}
+	return it
+}
+
+func listLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultListLimit
+	}
+	return min(limit, MaxListLimit)
+}
+
+// A cursor is the last listed id, opaque to clients.
+func encodeCursor(lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(lastID))
+}
+
+func decodeCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	id, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(id) == 0 {
+		return "", &domain.Error{Status: http.StatusBadRequest, Code: domain.CodeBadRequest, Message: "invalid cursor", Err: err}
+	}
+	return string(id), nil
+}

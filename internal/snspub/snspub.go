@@ -1,0 +1,171 @@
+// Package snspub publishes pushgate events to an SNS topic and turns SNS HTTP
+// notifications back into the events.SNSEvent a subscribed Lambda receives.
+package snspub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/pushgate/pushgate/internal/domain"
+)
+
+// API is the part of the SNS client the Publisher uses.
+type API interface {
+	Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// Publisher publishes events to one topic.
+type Publisher struct {
+	api   API
+	topic string
+}
+
+// New returns a Publisher for topicARN.
+func New(api API, topicARN string) *Publisher {
+	return &Publisher{api: api, topic: topicARN}
+}
+
+// Attribute names set on every published message, so subscriptions can
+// filter by room without reading the body.
+const (
+	AttrRoom = "room"
+	AttrType = "type"
+)
+
+// Publish sends e as the message body, with its room and type also as
+// message attributes.
+func (p *Publisher) Publish(ctx context.Context, e domain.Event) error {
+	body, err := e.MarshalJSON() // not json.Marshal, which re-escapes data
+	if err != nil {
+		return fmt.Errorf("snspub: encode event %s: %w", e.EventID, err)
+	}
+	_, err = p.api.Publish(ctx, &sns.PublishInput{
+		TopicArn: aws.String(p.topic),
+		Message:  aws.String(string(body)),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			AttrRoom: {DataType: aws.String("String"), StringValue: aws.String(e.Room)},
+			AttrType: {DataType: aws.String("String"), StringValue: aws.String(e.Type)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("snspub: publish event %s to %s: %w", e.EventID, p.topic, err)
+	}
+	return nil
+}
+
+// Decode reads the pushgate event carried by an SNS record.
+func Decode(r events.SNSEventRecord) (domain.Event, error) {
+	var e domain.Event
+	if err := json.Unmarshal([]byte(r.SNS.Message), &e); err != nil {
+		return e, fmt.Errorf("snspub: message %s is not an event: %w", r.SNS.MessageID, err)
+	}
+	if e.Room == "" || e.Type == "" {
+		return e, fmt.Errorf("snspub: message %s lacks room or type", r.SNS.MessageID)
+	}
+	return e, nil
+}
+
+// notification is the JSON body SNS POSTs to an HTTP(S) subscription.
+type notification struct {
+	Type              string                     `json:"Type"`
+	MessageID         string                     `json:"MessageId"`
+	TopicArn          string                     `json:"TopicArn"`
+	Subject           string                     `json:"Subject"`
+	Message           string                     `json:"Message"`
+	Timestamp         time.Time                  `json:"Timestamp"`
+	SignatureVersion  string                     `json:"SignatureVersion"`
+	Signature         string                     `json:"Signature"`
+	SigningCertURL    string                     `json:"SigningCertURL"`
+	UnsubscribeURL    string                     `json:"UnsubscribeURL"`
+	SubscribeURL      string                     `json:"SubscribeURL"`
+	MessageAttributes map[string]json.RawMessage `json:"MessageAttributes"`
+}
+
+// MaxNotificationBytes bounds a notification body: SNS messages are at most
+// 256 KB, plus the envelope.
+const MaxNotificationBytes = 512 * 1024
+
+// Receiver is an HTTP subscription endpoint: each notification is handed to
+// deliver as a one-record events.SNSEvent, as Lambda would receive it. A
+// failing deliver answers 500 so SNS retries the delivery.
+func Receiver(subscriptionARN string, deliver func(context.Context, events.SNSEvent) error, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxNotificationBytes))
+		if err != nil {
+			http.Error(w, "could not read body", http.StatusBadRequest)
+			return
+		}
+		var n notification
+		if err := json.Unmarshal(body, &n); err != nil {
+			http.Error(w, "not an SNS message", http.StatusBadRequest)
+			return
+		}
+		switch n.Type {
+		case "Notification":
+		case "SubscriptionConfirmation", "UnsubscribeConfirmation":
+			// moto confirms HTTP subscriptions itself; against real SNS the
+			// endpoint would have to visit SubscribeURL, which local use
+			// never needs.
+			log.Info("sns subscription message", "type", n.Type, "topic", n.TopicArn)
+			w.WriteHeader(http.StatusOK)
+			return
+		default:
+			http.Error(w, "unknown SNS message type", http.StatusBadRequest)
+			return
+		}
+		ev := events.SNSEvent{Records: []events.SNSEventRecord{{
+			EventVersion:         "1.0",
+			EventSource:          "aws:sns",
+			EventSubscriptionArn: subscriptionARN,
+			SNS: events.SNSEntity{
+				Type:              n.Type,
+				MessageID:         n.MessageID,
+				TopicArn:          n.TopicArn,
+				Subject:           n.Subject,
+				Message:           n.Message,
+				Timestamp:         n.Timestamp,
+				SignatureVersion:  n.SignatureVersion,
+				Signature:         n.Signature,
+				SigningCertURL:    n.SigningCertURL,
+				UnsubscribeURL:    n.UnsubscribeURL,
+				MessageAttributes: attributes(n.MessageAttributes),
+			},
+		}}}
+		if err := deliver(r.Context(), ev); err != nil {
+			log.Error("sns notification delivery failed", "messageId", n.MessageID, "error", err.Error())
+			http.Error(w, "delivery failed", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// attributes converts HTTP-notification attributes ({"Type","Value"}) into
+// the Lambda event's shape, which is the same JSON.
+func attributes(in map[string]json.RawMessage) map[string]any {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		var m map[string]any
+		if json.Unmarshal(v, &m) == nil {
+			out[k] = m
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/pushgate/pushgate/internal/domain"
+)
+
+// ItemStore runs the item-store contract; newStore returns an empty store
+// for each subtest.
+func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
+	// A zone other than UTC checks that stores keep UpdatedAt in UTC.
+	now := fixedTime().In(time.FixedZone("UTC+1", 3600))
+	later := now.Add(time.Minute + 42*time.Nanosecond)
+	item := func(room, id, data string) domain.Item {
+		return domain.Item{Room: room, ID: id, Data: json.RawMessage(data)}
+	}
+	none := domain.Precondition{}
+
+	tests := []struct {
+		name string
+		run  func(t *testing.T, ctx context.Context, s domain.ItemStore)
+	}{
+		{"put creates version 1", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			got := mustPutItem(t, ctx, s, item("r", "a", `{"n":1}`), none, now)
+			want := domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`{"n":1}`), Version: 1, UpdatedAt: now}
+			assertItem(t, got, want)
+			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), want)
+		}},
+		{"data is kept byte for byte", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			data := " {\n\t\"z\" : [1, 2.50, 1e3, \"\\u00e9 é\"],\r\n  \"a\":null ,\"\":{}}\n"
+			got := mustPutItem(t, ctx, s, item("r", "a", data), none, now)
+			if string(got.Data) != data {
+				t.Fatalf("PutItem data = %q, want %q", got.Data, data)
+			}
+			if g := mustGetItem(t, ctx, s, "r", "a"); string(g.Data) != data {
+				t.Fatalf("GetItem data = %q, want %q", g.Data, data)
+			}
+			page, err := s.ListItems(ctx, "r", "", 10)
+			must(t, err)
+			if len(page.Items) != 1 || string(page.Items[0].Data) != data {
+				t.Fatalf("ListItems = %+v, want the item with data %q", page.Items, data)
+			}
+		}},
+		{"versions grow across put, delete and put", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			if v := mustPutItem(t, ctx, s, item("r", "a", `2`), none, now).Version; v != 2 {
+				t.Fatalf("second put version = %d, want 2", v)
+			}
+			del, err := s.DeleteItem(ctx, "r", "a", none, later)
+			must(t, err)
+			if del.Repeated || del.Item.Version != 3 || del.Item.Room != "r" || del.Item.ID != "a" || !del.Item.UpdatedAt.Equal(later) {
+				t.Fatalf("delete = %+v, want version 3 at %v, not repeated", del, later)
+			}
+			if len(del.Item.Data) != 0 {
+				t.Fatalf("tombstone data = %q, want none", del.Item.Data)
+			}
+			_, err = s.GetItem(ctx, "r", "a")
+			assertIs(t, err, domain.ErrNotFound)
+
+			again, err := s.DeleteItem(ctx, "r", "a", none, later.Add(time.Hour))
+			must(t, err)
+			if !again.Repeated || again.Item.Version != 3 || !again.Item.UpdatedAt.Equal(later) {
+				t.Fatalf("repeated delete = %+v, want the version 3 tombstone again, repeated", again)
+			}
+			got := mustPutItem(t, ctx, s, item("r", "a", `4`), none, later)
+			assertItem(t, got, domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`4`), Version: 4, UpdatedAt: later})
+			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), got)
+		}},
+		{"if-match writes only over the matching version", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			mustPutItem(t, ctx, s, item("r", "a", `2`), domain.Precondition{IfMatch: 1}, now)
+			_, err := s.PutItem(ctx, item("r", "a", `stale`), domain.Precondition{IfMatch: 1}, later)
+			assertIs(t, err, domain.ErrPrecondition)
+			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`2`), Version: 2, UpdatedAt: now})
+		}},
+		{"if-match on a missing item fails", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			_, err := s.PutItem(ctx, item("r", "a", `1`), domain.Precondition{IfMatch: 1}, now)
+			assertIs(t, err, domain.ErrPrecondition)
+			_, err = s.GetItem(ctx, "r", "a")
+			assertIs(t, err, domain.ErrNotFound)
+		}},
+		{"if-match on a deleted item fails", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			_, err := s.DeleteItem(ctx, "r", "a", none, now)
+			must(t, err)
+			for _, v := range []int64{1, 2} {
+				_, err = s.PutItem(ctx, item("r", "a", `x`), domain.Precondition{IfMatch: v}, now)
+				assertIs(t, err, domain.ErrPrecondition)
+			}
+		}},
+		{"if-none-match creates only", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			create := domain.Precondition{IfNoneMatch: true}
+			mustPutItem(t, ctx, s, item("r", "a", `1`), create, now)
+			_, err := s.PutItem(ctx, item("r", "a", `2`), create, later)
+			assertIs(t, err, domain.ErrConflict)
+			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`1`), Version: 1, UpdatedAt: now})
+			_, err = s.DeleteItem(ctx, "r", "a", none, now)
+			must(t, err)
+			got := mustPutItem(t, ctx, s, item("r", "a", `3`), create, later)
+			if got.Version != 3 {
+				t.Fatalf("create over a tombstone: version %d, want 3", got.Version)
+			}
+		}},
+		{"delete of a missing item is not found", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			_, err := s.DeleteItem(ctx, "r", "nothing", none, now)
+			assertIs(t, err, domain.ErrNotFound)
+			_, err = s.DeleteItem(ctx, "r", "nothing", domain.Precondition{IfMatch: 1}, now)
+			assertIs(t, err, domain.ErrNotFound)
+		}},
+		{"delete with if-match", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			mustPutItem(t, ctx, s, item("r", "a", `2`), none, now)
+			_, err := s.DeleteItem(ctx, "r", "a", domain.Precondition{IfMatch: 1}, now)
+			assertIs(t, err, domain.ErrPrecondition)
+			mustGetItem(t, ctx, s, "r", "a")
+			del, err := s.DeleteItem(ctx, "r", "a", domain.Precondition{IfMatch: 2}, now)
+			must(t, err)
+			if del.Item.Version != 3 || del.Repeated {
+				t.Fatalf("delete = %+v, want version 3", del)
+			}
+		}},
+		{"get of a missing item is not found", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			_, err := s.GetItem(ctx, "r", "nothing")
+			assertIs(t, err, domain.ErrNotFound)
+		}},
+		{"items are kept per room", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r1", "a", `1`), none, now)
+			mustPutItem(t, ctx, s, item("r2", "a", `2`), none, now)
+			if got := mustGetItem(t, ctx, s, "r1", "a"); string(got.Data) != `1` {
+				t.Fatalf("r1/a data = %s", got.Data)
+			}
+			_, err := s.DeleteItem(ctx, "r2", "a", none, now)
+			must(t, err)
+			mustGetItem(t, ctx, s, "r1", "a")
+		}},
+		{"list of an empty room", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			page, err := s.ListItems(ctx, "empty", "", 10)
+			must(t, err)
+			if len(page.Items) != 0 || page.Next != "" {
+				t.Fatalf("ListItems = %+v, want an empty last page", page)
+			}
+		}},
+		{"list rejects a malformed cursor", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			for _, cursor := range []string{"!!!", "a b", "%%", "="} {
+				_, err := s.ListItems(ctx, "r", cursor, 10)
+				var e *domain.Error
+				if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Code != domain.CodeBadRequest {
+					t.Fatalf("ListItems(cursor %q) error = %v, want a 400 %s", cursor, err, domain.CodeBadRequest)
+				}
+			}
+		}},
+	}
+
+	// Live and deleted items interleaved, in an order ListItems must sort,
+	// with ids only a byte-wise order sorts right and tombstones last.
+	ids := []string{"b", "A", "a", "a-1", "a.1", "a:1", "a_1", "Z9", "0", "c", "d", "e", "f"}
+	deleted := map[string]bool{"A": true, "a.1": true, "a:1": true, "a_1": true, "e": true, "f": true}
+	var live []string
+	for _, id := range ids {
+		if !deleted[id] {
+			live = append(live, id)
+		}
+	}
+	sort.Strings(live)
+	for _, limit := range []int{1, 2, 3, len(live), 0, 5000} {
+		tests = append(tests, struct {
+			name string
+			run  func(t *testing.T, ctx context.Context, s domain.ItemStore)
+		}{fmt.Sprintf("list pages past tombstones, limit %d", limit), func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			for i, id := range ids {
+				mustPutItem(t, ctx, s, item("r", id, fmt.Sprintf(`{"i":%d}`, i)), none, now)
+			}
+			mustPutItem(t, ctx, s, item("other", "a", `{}`), none, now)
+			for id := range deleted {
+				_, err := s.DeleteItem(ctx, "r", id, none, now)
+				must(t, err)
+			}
+			perPage := limit
+			if perPage <= 0 || perPage > len(live) {
+				perPage = len(live)
+			}
+			wantPages := (len(live) + perPage - 1) / perPage
+			var got []string
+			cursor := ""
+			for page := 1; ; page++ {
+				if page > wantPages {
+					t.Fatalf("more than %d pages (cursor %q)", wantPages, cursor)
+				}
+				p, err := s.ListItems(ctx, "r", cursor, limit)
+				must(t, err)
+				if len(p.Items) == 0 || len(p.Items) > perPage {
+					t.Fatalf("page %d has %d items, want 1..%d", page, len(p.Items), perPage)
+				}
+				for _, it := range p.Items {
+					if it.Room != "r" || it.Version != 1 || !it.UpdatedAt.Equal(now) || len(it.Data) == 0 {
+						t.Fatalf("listed item = %+v", it)
+					}
+					got = append(got, it.ID)
+				}
+				if p.Next == "" {
+					if page != wantPages {
+						t.Fatalf("last page is %d, want %d", page, wantPages)
+					}
+					break
+				}
+				cursor = p.Next
+			}
+			if !slices.Equal(got, live) {
+				t.Fatalf("listed %q, want %q", got, live)
+			}
+		}})
+	}
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, t.Context(), newStore(t))
+		})
+	}
+}
+
+func mustPutItem(t *testing.T, ctx context.Context, s domain.ItemStore, it domain.Item, pre domain.Precondition, now time.Time) domain.Item {
+	t.Helper()
+	got, err := s.PutItem(ctx, it, pre, now)
+	if err != nil {
+		t.Fatalf("PutItem(%s/%s): %v", it.Room, it.ID, err)
+	}
+	return got
+}
+
+func mustGetItem(t *testing.T, ctx context.Context, s domain.ItemStore, room, id string) domain.Item {
+	t.Helper()
+	got, err := s.GetItem(ctx, room, id)
+	if err != nil {
+		t.Fatalf("GetItem(%s/%s): %v", room, id, err)
+	}
+	return got
+}
+
+func assertItem(t *testing.T, got, want domain.Item) {
+	t.Helper()
+	if got.Room != want.Room || got.ID != want.ID || !bytes.Equal(got.Data, want.Data) ||
+		got.Version != want.Version || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Fatalf("item = {%s/%s v%d %s %v}, want {%s/%s v%d %s %v}",
+			got.Room, got.ID, got.Version, got.Data, got.UpdatedAt,
+			want.Room, want.ID, want.Version, want.Data, want.UpdatedAt)
+	}
+	if got.UpdatedAt.Location() != time.UTC {
+		t.Fatalf("UpdatedAt %v is not in UTC", got.UpdatedAt)
+	}
+}

@@ -1,0 +1,283 @@
+// Package wsapi is the WebSocket Lambda: it answers API Gateway's $connect,
+// $disconnect and message events, storing connections and relaying client
+// frames through the fan-out.
+package wsapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"iter"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/wire"
+)
+
+// Route keys API Gateway sets on the events it sends.
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// Handler serves one WebSocket API's routes.
+type Handler struct {
+	conns domain.ConnectionStore
+	fan   *fanout.Fanout
+	ttl   time.Duration
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a Handler. ttl is how long after connecting a connection
+// record expires.
+func New(conns domain.ConnectionStore, fan *fanout.Fanout, ttl time.Duration, log *slog.Logger) *Handler {
+	return &Handler{conns: conns, fan: fan, ttl: ttl, log: log, now: time.Now}
+}
+
+// WithClock returns a copy of h that reads time from now (for tests).
+func (h *Handler) WithClock(now func() time.Time) *Handler {
+	c := *h
+	c.now = now
+	return &c
+}
+
+// summary collects what one invocation did, for its log line.
+type summary struct {
+	action string
+	room   string
+	code   string
+	relay  *fanout.Result
+}
+
+// Handle answers one API Gateway WebSocket event. Replies to the sender
+// (pong, ack, error) are the response body, which the $default route's
+// route response sends back on the socket.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	start := h.now()
+	rc := req.RequestContext
+	var s summary
+	var resp events.APIGatewayProxyResponse
+	switch rc.RouteKey {
+	case RouteConnect:
+		resp = h.connect(ctx, req, &s)
+	case RouteDisconnect:
+		resp = h.disconnect(ctx, rc.ConnectionID, &s)
+	default:
+		resp = h.message(ctx, req, &s)
+	}
+	attrs := []any{
+		"route", rc.RouteKey, "connectionId", rc.ConnectionID, "status", resp.StatusCode,
+		"duration_ms", h.now().Sub(start).Milliseconds(),
+	}
+	if s.action != "" {
+		attrs = append(attrs, "action", s.action)
+	}
+	if s.room != "" {
+		attrs = append(attrs, "room", s.room)
+	}
+	if s.code != "" {
+		attrs = append(attrs, "error_code", s.code)
+	}
+	if s.relay != nil {
+		attrs = append(attrs, "recipients", s.relay.Recipients, "delivered", s.relay.Delivered,
+			"gone", s.relay.Gone, "retried", s.relay.Retried, "failed", s.relay.Failed)
+	}
+	h.log.InfoContext(ctx, "websocket event", attrs...)
+	return resp, nil
+}
+
+func (h *Handler) expiry(rc events.APIGatewayWebsocketProxyRequestContext) time.Time {
+	connected := time.UnixMilli(rc.ConnectedAt)
+	if rc.ConnectedAt == 0 {
+		connected = h.now()
+	}
+	return connected.Add(h.ttl)
+}
+
+func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, s *summary) events.APIGatewayProxyResponse {
+	rc := req.RequestContext
+	room := req.QueryStringParameters["room"]
+	if room == "" {
+		room = domain.DefaultRoom
+	}
+	s.room = room
+	if err := wire.CheckRoom(room); err != nil {
+		return h.fail(ctx, err, s)
+	}
+	now := h.now()
+	connected := time.UnixMilli(rc.ConnectedAt)
+	if rc.ConnectedAt == 0 {
+		connected = now
+	}
+	ua := rc.Identity.UserAgent
+	if ua == "" {
+		ua = header(req.Headers, "User-Agent")
+	}
+	c := domain.Connection{
+		ID:          rc.ConnectionID,
+		ConnectedAt: connected,
+		LastSeenAt:  now,
+		SourceIP:    rc.Identity.SourceIP,
+		UserAgent:   ua,
+		Rooms:       []string{room},
+		ExpiresAt:   h.expiry(rc),
+	}
+	if err := h.conns.Put(ctx, c); err != nil {
+		return h.fail(ctx, err, s)
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+}
+
+func (h *Handler) disconnect(ctx context.Context, id string, s *summary) events.APIGatewayProxyResponse {
+	if err := h.conns.Delete(ctx, id); err != nil {
+		// API Gateway ignores this response; the TTL and 410 pruning clean up.
+		return h.fail(ctx, err, s)
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+}
+
+// fail answers $connect/$disconnect failures with the error's status and a
+// JSON body; internal details only reach the log.
+func (h *Handler) fail(ctx context.Context, err error, s *summary) events.APIGatewayProxyResponse {
+	e := domain.AsError(err)
+	s.code = e.Code
+	if e.Status >= 500 {
+		h.log.ErrorContext(ctx, "websocket store failure", "error", err.Error())
+	}
+	return events.APIGatewayProxyResponse{
+		StatusCode: e.Status,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       string(wire.ErrorFrame(e.Code, e.Message)),
+	}
+}
+
+func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, s *summary) events.APIGatewayProxyResponse {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		dec, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return h.reply(ctx, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "binary frame is not valid base64"), s)
+		}
+		body = dec
+	}
+	f, err := wire.ParseFrame(body)
+	if err != nil {
+		return h.reply(ctx, err, s)
+	}
+	s.action = f.Action
+	rc := req.RequestContext
+	id := rc.ConnectionID
+	switch f.Action {
+	case wire.ActionPing:
+		now := h.now()
+		if err := h.conns.Touch(ctx, id, now, h.expiry(rc)); err != nil {
+			return h.reply(ctx, stale(err), s)
+		}
+		return frame(wire.Pong(now))
+	case wire.ActionSubscribe:
+		s.room = f.Room
+		if err := h.conns.Join(ctx, id, f.Room, h.expiry(rc)); err != nil {
+			return h.reply(ctx, stale(err), s)
+		}
+		return frame(wire.Ack(f.Action, f.Room))
+	case wire.ActionUnsubscribe:
+		s.room = f.Room
+		if err := h.conns.Leave(ctx, id, f.Room); err != nil {
+			return h.reply(ctx, stale(err), s)
+		}
+		return frame(wire.Ack(f.Action, f.Room))
+	default: // update, delete: ParseFrame admits nothing else
+		res, err := h.relay(ctx, id, f)
+		s.relay = &res
+		if err != nil {
+			return h.reply(ctx, err, s)
+		}
+		// The game protocol expects no answer to a relayed frame.
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+	}
+}
+
+// relay sends f to every other connection in the sender's rooms, or to one
+// connection that shares a room with the sender.
+func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.Result, error) {
+	sender, err := h.conns.Get(ctx, from)
+	if err != nil {
+		return fanout.Result{}, stale(err)
+	}
+	out := wire.Relay(from, f)
+	if f.Target == wire.TargetAll {
+		return h.fan.Deliver(ctx, out, h.members(ctx, sender.Rooms), from)
+	}
+	target, err := h.conns.Get(ctx, f.Target)
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && !sharesRoom(sender.Rooms, target.Rooms)) {
+		return fanout.Result{}, domain.Errorf(http.StatusBadRequest, domain.CodeUnknownTarget,
+			"no connection %q in your rooms", f.Target)
+	}
+	if err != nil {
+		return fanout.Result{}, err
+	}
+	return h.fan.To(ctx, out, f.Target)
+}
+
+func (h *Handler) members(ctx context.Context, rooms []string) iter.Seq2[[]string, error] {
+	return func(yield func([]string, error) bool) {
+		for _, room := range rooms {
+			for page, err := range h.conns.Members(ctx, room) {
+				if !yield(page, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+func sharesRoom(a, b []string) bool {
+	for _, r := range a {
+		if slices.Contains(b, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// stale explains a missing record of the sender's own connection: it was
+// pruned or expired while the socket stayed open, so the client should
+// reconnect to be registered again.
+func stale(err error) error {
+	if errors.Is(err, domain.ErrNotFound) {
+		return &domain.Error{Code: domain.CodeNotFound, Status: http.StatusGone,
+			Message: "this connection is no longer registered; reconnect", Err: err}
+	}
+	return err
+}
+
+// reply sends an error frame to the sender; the socket stays open.
+func (h *Handler) reply(ctx context.Context, err error, s *summary) events.APIGatewayProxyResponse {
+	e := domain.AsError(err)
+	s.code = e.Code
+	if e.Status >= 500 {
+		h.log.ErrorContext(ctx, "websocket message failure", "error", err.Error())
+	}
+	return frame(wire.ErrorFrame(e.Code, e.Message))
+}
+
+func frame(b []byte) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Body: string(b)}
+}
+
+func header(h map[string]string, name string) string {
+	for k, v := range h {
+		if http.CanonicalHeaderKey(k) == name {
+			return v
+		}
+	}
+	return ""
+}
