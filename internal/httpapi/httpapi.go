@@ -5,8 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -93,7 +91,7 @@ func NewWriter(s domain.ItemStore, p domain.Publisher, log *slog.Logger, opts ..
 
 func newHandler(h *Handler, opts []Option) *Handler {
 	h.now = time.Now
-	h.newEventID = RandomEventID
+	h.newEventID = domain.NewID
 	for _, o := range opts {
 		o(h)
 	}
@@ -103,26 +101,6 @@ func newHandler(h *Handler, opts []Option) *Handler {
 	return h
 }
 
-// RandomEventID returns a random (version 4) UUID.
-func RandomEventID() string {
-	var b [16]byte
-	// crypto/rand.Read never fails since Go 1.24; it crashes the program
-	// instead of returning predictable bytes.
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
 
 type route int
 
@@ -168,6 +146,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	return resp, nil
 }
 
+// apiMethods are the methods the HTTP API serves on a resource.
+func apiMethods(r route) []string {
+	if r == routeItems {
+		return []string{http.MethodGet}
+	}
+	return []string{http.MethodGet, http.MethodPut, http.MethodDelete}
+}
+
 func (h *Handler) serve(ctx context.Context, req *request) events.APIGatewayV2HTTPResponse {
 	var ok bool
 	req.route, req.room, req.id, ok = resolve(req.APIGatewayV2HTTPRequest)
@@ -178,7 +164,9 @@ func (h *Handler) serve(ctx context.Context, req *request) events.APIGatewayV2HT
 	if !slices.Contains(allowed, req.method) {
 		resp := errorResponse(req, domain.Errorf(http.StatusMethodNotAllowed, domain.CodeMethodNotAllowed,
 			"%s is not allowed here", req.method))
-		resp.Headers["Allow"] = strings.Join(allowed, ", ")
+		// Allow names the resource's methods across the API, not just this
+		// function's: the read and write functions share the paths.
+		resp.Headers["Allow"] = strings.Join(apiMethods(req.route), ", ")
 		return resp
 	}
 	if err := checkNames(req); err != nil {

@@ -281,9 +281,9 @@ func TestRouting(t *testing.T) {
 		{name: "reader $default item", req: viaDefault(http.MethodGet, "$default", "/rooms/r1/items/a"), status: 200},
 		{name: "reader $default list", req: viaDefault(http.MethodGet, "$default", "/rooms/r1/items"), status: 200},
 		{name: "reader $default named stage", req: viaDefault(http.MethodGet, "prod", "/prod/rooms/r1/items/a"), status: 200},
-		{name: "reader PUT is 405", req: putRequest("r1", "a", `{}`), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET")},
-		{name: "reader DELETE is 405", req: itemRequest(http.MethodDelete, "r1", "a"), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET")},
-		{name: "reader ANY POST is 405", req: withRoute(itemRequest(http.MethodPost, "r1", "a"), "ANY "+httpapi.ItemPath), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET")},
+		{name: "reader PUT is 405", req: putRequest("r1", "a", `{}`), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET, PUT, DELETE")},
+		{name: "reader DELETE is 405", req: itemRequest(http.MethodDelete, "r1", "a"), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET, PUT, DELETE")},
+		{name: "reader ANY POST is 405", req: withRoute(itemRequest(http.MethodPost, "r1", "a"), "ANY "+httpapi.ItemPath), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET, PUT, DELETE")},
 		{name: "reader $default list PUT is 405", req: viaDefault(http.MethodPut, "$default", "/rooms/r1/items"), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET")},
 		{name: "reader unknown route key", req: withRoute(itemRequest(http.MethodGet, "r1", "a"), "GET /other"), status: 404, code: domain.CodeNotFound},
 		{name: "reader malformed route key", req: withRoute(itemRequest(http.MethodGet, "r1", "a"), "nonsense"), status: 404, code: domain.CodeNotFound},
@@ -303,9 +303,9 @@ func TestRouting(t *testing.T) {
 		{name: "writer ANY PUT", writer: true, req: withRoute(putRequest("r1", "b", `{}`), "ANY "+httpapi.ItemPath), status: 201},
 		{name: "writer $default PUT", writer: true, req: viaDefault(http.MethodPut, "$default", "/rooms/r1/items/b"), status: 201},
 		{name: "writer DELETE", writer: true, req: itemRequest(http.MethodDelete, "r1", "a"), status: 200},
-		{name: "writer GET is 405", writer: true, req: itemRequest(http.MethodGet, "r1", "a"), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("PUT, DELETE")},
-		{name: "writer PATCH is 405", writer: true, req: withRoute(itemRequest(http.MethodPatch, "r1", "a"), "ANY "+httpapi.ItemPath), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("PUT, DELETE")},
-		{name: "writer list is 405", writer: true, req: listRequest("r1", nil), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("")},
+		{name: "writer GET is 405", writer: true, req: itemRequest(http.MethodGet, "r1", "a"), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET, PUT, DELETE")},
+		{name: "writer PATCH is 405", writer: true, req: withRoute(itemRequest(http.MethodPatch, "r1", "a"), "ANY "+httpapi.ItemPath), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET, PUT, DELETE")},
+		{name: "writer list is 405", writer: true, req: listRequest("r1", nil), status: 405, code: domain.CodeMethodNotAllowed, wantAllow: ptr("GET")},
 		{name: "writer unknown route", writer: true, req: withRoute(putRequest("r1", "a", `{}`), "PUT /rooms/{room}"), status: 404, code: domain.CodeNotFound},
 		{name: "writer invalid id", writer: true, req: putRequest("r1", "", `{}`), status: 400, code: domain.CodeInvalidID},
 	}
@@ -901,11 +901,11 @@ func TestMaxItemBytesFitsOneMessage(t *testing.T) {
 	}
 }
 
-func TestRandomEventID(t *testing.T) {
+func TestNewID(t *testing.T) {
 	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	seen := map[string]bool{}
 	for range 1000 {
-		id := httpapi.RandomEventID()
+		id := domain.NewID()
 		if !uuid.MatchString(id) {
 			t.Fatalf("%q is not a version 4 UUID", id)
 		}

@@ -127,24 +127,14 @@ func Receiver(subscriptionARN string, deliver func(context.Context, events.SNSEv
 			http.Error(w, "unknown SNS message type", http.StatusBadRequest)
 			return
 		}
-		ev := events.SNSEvent{Records: []events.SNSEventRecord{{
-			EventVersion:         "1.0",
-			EventSource:          "aws:sns",
-			EventSubscriptionArn: subscriptionARN,
-			SNS: events.SNSEntity{
-				Type:              n.Type,
-				MessageID:         n.MessageID,
-				TopicArn:          n.TopicArn,
-				Subject:           n.Subject,
-				Message:           n.Message,
-				Timestamp:         n.Timestamp,
-				SignatureVersion:  n.SignatureVersion,
-				Signature:         n.Signature,
-				SigningCertURL:    n.SigningCertURL,
-				UnsubscribeURL:    n.UnsubscribeURL,
-				MessageAttributes: attributes(n.MessageAttributes),
-			},
-		}}}
+		rec := Record(n.TopicArn, n.MessageID, n.Message, n.Timestamp, attributes(n.MessageAttributes))
+		rec.EventSubscriptionArn = subscriptionARN
+		rec.SNS.Subject = n.Subject
+		rec.SNS.SignatureVersion = n.SignatureVersion
+		rec.SNS.Signature = n.Signature
+		rec.SNS.SigningCertURL = n.SigningCertURL
+		rec.SNS.UnsubscribeURL = n.UnsubscribeURL
+		ev := events.SNSEvent{Records: []events.SNSEventRecord{rec}}
 		if err := deliver(r.Context(), ev); err != nil {
 			log.Error("sns notification delivery failed", "messageId", n.MessageID, "error", err.Error())
 			http.Error(w, "delivery failed", http.StatusInternalServerError)

@@ -213,6 +213,12 @@ func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.
 		return fanout.Result{}, stale(err)
 	}
 	out := wire.Relay(from, f)
+	if len(out) > wire.MaxMessageBytes {
+		// The added "from" can push a frame near the limit over it; every
+		// post would then fail, so refuse it up front.
+		return fanout.Result{}, domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodeTooLarge,
+			"the relayed message would be %d bytes; the limit is %d", len(out), wire.MaxMessageBytes)
+	}
 	if f.Target == wire.TargetAll {
 		return h.fan.Deliver(ctx, out, h.members(ctx, sender.Rooms), from)
 	}

@@ -332,3 +332,18 @@ func TestLogsOneSummaryLinePerInvocation(t *testing.T) {
 		}
 	}
 }
+
+func TestRelayThatWouldExceedTheLimitIsRefused(t *testing.T) {
+	f := newFixture(t)
+	sender := "WcK2dcPZoAMCFwQ=" // AWS-length ids make the relay longer than the message
+	f.connect(t, sender, "r")
+	f.connect(t, "b", "r")
+	body := `{"action":"update","target":"*","data":"` + strings.Repeat("x", 131025) + `"}`
+	if len(body) > 128*1024 {
+		t.Fatalf("test message is %d bytes, over the limit itself", len(body))
+	}
+	m := decode(t, f.send(t, sender, body).Body)
+	if m["code"] != domain.CodeTooLarge || len(f.rec.Frames("b")) != 0 {
+		t.Errorf("reply %v, b got %d frames", m["code"], len(f.rec.Frames("b")))
+	}
+}
