@@ -3,7 +3,7 @@
 GOARCH_LAMBDA ?= arm64
 FUNCTIONS := connection broadcast items-read items-write
 
-.PHONY: build test bench deploy lint clean
+.PHONY: build test local bench deploy lint clean
 
 build: ## the Lambda binaries as SAM packages them: bin/<function>/bootstrap
 	@for f in $(FUNCTIONS); do \
@@ -13,6 +13,9 @@ build: ## the Lambda binaries as SAM packages them: bin/<function>/bootstrap
 
 test:
 	./scripts/test.sh
+
+local:
+	go run ./cmd/local
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...

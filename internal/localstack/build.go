@@ -1,0 +1,357 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/pushgate/pushgate/internal/broadcast"
+	"github.com/pushgate/pushgate/internal/config"
+	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/dynamo"
+	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/httpapi"
+	"github.com/pushgate/pushgate/internal/httpgateway"
+	"github.com/pushgate/pushgate/internal/memstore"
+	"github.com/pushgate/pushgate/internal/mgmtapi"
+	"github.com/pushgate/pushgate/internal/mgmtserver"
+	"github.com/pushgate/pushgate/internal/samtemplate"
+	"github.com/pushgate/pushgate/internal/snspub"
+	"github.com/pushgate/pushgate/internal/wsapi"
+	"github.com/pushgate/pushgate/internal/wsgateway"
+)
+
+// function is one template function wired to its handler.
+type function struct {
+	name string
+	def  samtemplate.Function
+	cfg  config.Config
+	env  map[string]string
+	log  *slog.Logger
+	// handler is what the function's main passes to lambda.Start; the
+	// gateways call it through the typed view that fits its kind.
+	handler any
+	ws      wsgateway.Handler
+	http    httpgateway.Handler
+	sns     func(context.Context, events.SNSEvent) error
+}
+
+// snsPath is where the HTTP port receives SNS notifications, one path per
+// subscribed function.
+const snsPath = "/_local/sns/"
+
+// build wires every template function to the handler its Lambda runs, with
+// the environment the template gives it, and the gateways to them as the
+// template routes.
+func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
+	defs := tmpl.Functions()
+	for _, name := range config.Functions() {
+		if _, ok := defs[name]; !ok {
+			return fmt.Errorf("localstack: the template has no %s", name)
+		}
+	}
+	for name := range defs {
+		if config.Required(name) == nil {
+			return fmt.Errorf("localstack: template function %s has no local wiring", name)
+		}
+	}
+	wsAPI, err := tmpl.WebSocket()
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	apiID := "local" + domain.NewID()[:5]
+	values, err := s.values(ctx, tmpl, wsAPI.LogicalID, apiID)
+	if err != nil {
+		return err
+	}
+	s.functions = map[string]*function{}
+	for name, def := range defs {
+		fn := &function{name: name, def: def, env: map[string]string{}, log: s.opt.Log.With("function", name)}
+		for k, v := range def.Environment {
+			r, err := samtemplate.Resolve(v, values)
+			if err != nil {
+				return fmt.Errorf("localstack: %s: %s: %w", name, k, err)
+			}
+			fn.env[k] = r
+		}
+		// Deployed, this names the stage's AWS endpoint; here the stage is
+		// ours.
+		if _, ok := fn.env[config.EnvManagementEndpoint]; ok {
+			fn.env[config.EnvManagementEndpoint] = s.ManagementURL()
+		}
+		if fn.cfg, err = config.Load(name, func(k string) string { return fn.env[k] }); err != nil {
+			return fmt.Errorf("localstack: %w", err)
+		}
+		s.functions[name] = fn
+	}
+	conns, items, err := s.stores(ctx)
+	if err != nil {
+		return err
+	}
+	fanFor := func(fn *function) *fanout.Fanout {
+		poster := mgmtapi.New(awsConfig(), fn.cfg.ManagementEndpoint, fn.cfg.Fanout.Workers)
+		return fanout.New(poster, conns(fn), fn.cfg.Fanout)
+	}
+
+	// The same constructors as cmd/<function>/main.go, on local stores.
+	var publisher func(fn *function) (domain.Publisher, error)
+	for _, fn := range s.functions {
+		switch fn.name {
+		case config.ConnectionFunction:
+			s.conns = conns(fn)
+			h := wsapi.New(conns(fn), fanFor(fn), fn.cfg.ConnectionTTL, fn.log)
+			fn.handler, fn.ws = h.Handle, h.Handle
+		case config.BroadcastFunction:
+			h := broadcast.New(conns(fn), fanFor(fn), fn.log)
+			fn.handler, fn.sns = h.Handle, h.Handle
+		case config.ItemsReadFunction:
+			h := httpapi.NewReader(items(fn), fn.log)
+			fn.handler, fn.http = h.Handle, h.Handle
+		}
+	}
+	if publisher, err = s.publishers(ctx, values); err != nil {
+		return err
+	}
+	for _, fn := range s.functions {
+		if fn.name == config.ItemsWriteFunction {
+			pub, err := publisher(fn)
+			if err != nil {
+				return err
+			}
+			h := httpapi.NewWriter(items(fn), pub, fn.log)
+			fn.handler, fn.http = h.Handle, h.Handle
+		}
+	}
+	return s.gateways(wsAPI, apiID)
+}
+
+// values resolves the template's references: parameters take their
+// defaults, tables and topics get local names, pseudo parameters fixed ones.
+func (s *Stack) values(ctx context.Context, tmpl *samtemplate.Template, wsAPIID, apiID string) (map[string]string, error) {
+	v := map[string]string{
+		"AWS::Region":    Region,
+		"AWS::AccountId": Account,
+		"AWS::StackName": StackName,
+		"AWS::Partition": "aws",
+		"AWS::URLSuffix": "amazonaws.com",
+		wsAPIID:          apiID,
+	}
+	for name, p := range tmpl.Parameters() {
+		if p.HasDefault {
+			v[name] = p.Default
+		}
+	}
+	for id, t := range tmpl.Tables() {
+		v[id] = StackName + "-" + id
+		if t.TableName != "" {
+			name, err := samtemplate.Resolve(t.TableName, v)
+			if err != nil {
+				return nil, fmt.Errorf("localstack: table %s: %w", id, err)
+			}
+			v[id] = name
+		}
+	}
+	for _, id := range tmpl.Topics() {
+		arn := fmt.Sprintf("arn:aws:sns:%s:%s:%s-%s", Region, Account, StackName, id)
+		if s.opt.SNSEndpoint != "" {
+			out, err := snsClient(s.opt.SNSEndpoint).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(StackName + "-" + id)})
+			if err != nil {
+				return nil, fmt.Errorf("localstack: create topic %s at %s: %w", id, s.opt.SNSEndpoint, err)
+			}
+			arn = aws.ToString(out.TopicArn)
+		}
+		v[id] = arn
+	}
+	return v, nil
+}
+
+// stores returns each function's connection and item store: in memory,
+// shared by table name as the functions share tables, or DynamoDB.
+func (s *Stack) stores(ctx context.Context) (func(*function) domain.ConnectionStore, func(*function) domain.ItemStore, error) {
+	if ep := s.opt.DynamoDBEndpoint; ep != "" {
+		client := dynamoClient(ep)
+		var connTables, itemTables []string
+		for _, fn := range s.functions {
+			if t := fn.cfg.ConnectionsTable; t != "" && !slices.Contains(connTables, t) {
+				connTables = append(connTables, t)
+			}
+			if t := fn.cfg.ItemsTable; t != "" && !slices.Contains(itemTables, t) {
+				itemTables = append(itemTables, t)
+			}
+		}
+		if len(connTables) != 1 || len(itemTables) != 1 {
+			return nil, nil, fmt.Errorf("localstack: want one connections and one items table, the template gives %v and %v", connTables, itemTables)
+		}
+		if err := dynamo.CreateTables(ctx, client, connTables[0], itemTables[0]); err != nil {
+			return nil, nil, fmt.Errorf("localstack: tables at %s: %w", ep, err)
+		}
+		return func(fn *function) domain.ConnectionStore { return dynamo.NewConnections(client, fn.cfg.ConnectionsTable) },
+			func(fn *function) domain.ItemStore { return dynamo.NewItems(client, fn.cfg.ItemsTable) }, nil
+	}
+	connStores := map[string]*memstore.Connections{}
+	itemStores := map[string]*memstore.Items{}
+	for _, fn := range s.functions {
+		if t := fn.cfg.ConnectionsTable; t != "" && connStores[t] == nil {
+			connStores[t] = memstore.NewConnections()
+		}
+		if t := fn.cfg.ItemsTable; t != "" && itemStores[t] == nil {
+			itemStores[t] = memstore.NewItems()
+		}
+	}
+	return func(fn *function) domain.ConnectionStore { return connStores[fn.cfg.ConnectionsTable] },
+		func(fn *function) domain.ItemStore { return itemStores[fn.cfg.ItemsTable] }, nil
+}
+
+// publishers returns, per publishing function, its Publisher: through SNS
+// with an HTTP subscription per subscribed function, or in-process, one
+// asynchronous delivery per subscribed function as SNS makes.
+func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(*function) (domain.Publisher, error), error) {
+	subscribers := map[string][]*function{} // by topic ARN
+	for _, fn := range s.functions {
+		for _, topic := range fn.def.SNSTopics {
+			if fn.sns == nil {
+				return nil, fmt.Errorf("localstack: %s is subscribed to %s but takes no SNS events", fn.name, topic)
+			}
+			arn, ok := values[topic]
+			if !ok {
+				return nil, fmt.Errorf("localstack: %s is subscribed to %s, which is no topic of the template", fn.name, topic)
+			}
+			subscribers[arn] = append(subscribers[arn], fn)
+		}
+	}
+	if ep := s.opt.SNSEndpoint; ep != "" {
+		client := snsClient(ep)
+		for arn, fns := range subscribers {
+			for _, fn := range fns {
+				endpoint := s.HTTPURL() + snsPath + fn.name
+				if _, err := client.Subscribe(ctx, &sns.SubscribeInput{
+					TopicArn: aws.String(arn), Protocol: aws.String("http"), Endpoint: aws.String(endpoint),
+				}); err != nil {
+					return nil, fmt.Errorf("localstack: subscribe %s to %s: %w", fn.name, arn, err)
+				}
+			}
+		}
+		return func(fn *function) (domain.Publisher, error) {
+			return snspub.New(client, fn.cfg.TopicARN), nil
+		}, nil
+	}
+	directs := map[string]fanoutPublisher{} // by topic ARN
+	for arn, fns := range subscribers {
+		for _, fn := range fns {
+			directs[arn] = append(directs[arn], snspub.NewDirect(arn, fn.sns, fn.log))
+		}
+	}
+	s.waitSNS = func() {
+		for _, ds := range directs {
+			for _, d := range ds {
+				d.Wait()
+			}
+		}
+	}
+	return func(fn *function) (domain.Publisher, error) {
+		ds, ok := directs[fn.cfg.TopicARN]
+		if !ok {
+			return nil, fmt.Errorf("localstack: %s publishes to %s, which no function subscribes to", fn.name, fn.cfg.TopicARN)
+		}
+		return ds, nil
+	}, nil
+}
+
+// fanoutPublisher publishes to every subscription of a topic.
+type fanoutPublisher []*snspub.Direct
+
+func (p fanoutPublisher) Publish(ctx context.Context, e domain.Event) error {
+	for _, d := range p {
+		if err := d.Publish(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gateways builds the WebSocket and HTTP gateways from the template's
+// routes and the servers that carry them.
+func (s *Stack) gateways(wsAPI samtemplate.WebSocketAPI, apiID string) error {
+	routes := map[string]wsgateway.Route{}
+	for key, r := range wsAPI.Routes {
+		fn, ok := s.functions[r.Function]
+		if !ok || fn.ws == nil {
+			return fmt.Errorf("localstack: WebSocket route %s goes to %s, which takes no WebSocket events", key, r.Function)
+		}
+		routes[key] = wsgateway.Route{Handler: fn.ws, TwoWay: r.RouteResponse}
+	}
+	gw, err := wsgateway.New(wsgateway.Config{
+		APIID:                    apiID,
+		Stage:                    s.stage,
+		DomainName:               s.wsLn.Addr().String(),
+		RouteSelectionExpression: wsAPI.RouteSelectionExpression,
+		Routes:                   routes,
+		IdleTimeout:              s.opt.IdleTimeout,
+		MaxLifetime:              s.opt.MaxLifetime,
+		Log:                      s.opt.Log.With("component", "websocket"),
+	})
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	s.gateway = gw
+	wsMux := http.NewServeMux()
+	wsMux.Handle("/"+s.stage+"/@connections/", mgmtserver.Handler(gw))
+	wsMux.Handle("/", gw)
+	s.wsSrv = &http.Server{Handler: wsMux, ReadHeaderTimeout: 10 * time.Second}
+
+	var httpRoutes []httpgateway.Route
+	for _, fn := range s.functions {
+		for _, r := range fn.def.HTTPRoutes {
+			if fn.http == nil {
+				return fmt.Errorf("localstack: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, fn.name)
+			}
+			path := r.Path
+			if path == "$default" {
+				path = "/{proxy+}"
+			}
+			httpRoutes = append(httpRoutes, httpgateway.Route{Method: r.Method, Path: path, Handler: fn.http})
+		}
+	}
+	httpMux := http.NewServeMux()
+	if s.opt.WebDir != "" {
+		httpMux.Handle("GET /", http.FileServer(http.Dir(s.opt.WebDir)))
+	}
+	httpMux.HandleFunc("GET /config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]string{"httpApi": s.HTTPURL(), "webSocket": s.WebSocketURL()})
+	})
+	for _, fn := range s.functions {
+		if fn.sns != nil && s.opt.SNSEndpoint != "" {
+			httpMux.Handle("POST "+snsPath+fn.name, snspub.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
+		}
+	}
+	api, err := httpgateway.New(httpgateway.Config{
+		APIID:    "localhttp" + apiID[len(apiID)-1:],
+		Routes:   httpRoutes,
+		Fallback: httpMux,
+		// The template's CorsConfiguration, so a page served elsewhere can
+		// use the local API as it would the deployed one.
+		CORS: &httpgateway.CORS{
+			AllowOrigins:  []string{"*"},
+			AllowMethods:  []string{"GET", "PUT", "DELETE"},
+			AllowHeaders:  []string{"content-type", "if-match", "if-none-match"},
+			ExposeHeaders: []string{"etag"},
+			MaxAge:        600,
+		},
+		Log: s.opt.Log.With("component", "http"),
+	})
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}

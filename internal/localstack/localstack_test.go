@@ -1,0 +1,438 @@
+package localstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/coder/websocket"
+
+	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/localstack"
+	"github.com/pushgate/pushgate/internal/samtemplate"
+	"github.com/pushgate/pushgate/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// syncBuffer collects the stack's logs from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type mode struct {
+	name  string
+	setup func(t *testing.T, o *localstack.Options)
+}
+
+var modes = []mode{
+	{"embedded", func(*testing.T, *localstack.Options) {}},
+	{"moto", func(t *testing.T, o *localstack.Options) {
+		// A moto of its own: the stack's table and topic names are fixed.
+		ep := testenv.StartMoto(t)
+		o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep
+	}},
+}
+
+func start(t *testing.T, m mode, tweak func(*localstack.Options)) (*localstack.Stack, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	o := localstack.Options{
+		HTTPPort: -1, WSPort: -1,
+		TemplatePath: filepath.Join(repoRoot(t), "template.yaml"),
+		WebDir:       filepath.Join(repoRoot(t), "web"),
+		Log:          slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+	m.setup(t, &o)
+	if tweak != nil {
+		tweak(&o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := localstack.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("stack logs:\n%s", logs.String())
+		}
+	})
+	return s, logs
+}
+
+type client struct {
+	t    *testing.T
+	c    *websocket.Conn
+	recv chan []byte
+	done chan struct{}
+	err  error
+}
+
+func dial(t *testing.T, s *localstack.Stack, room string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := s.WebSocketURL()
+	if room != "" {
+		url += "?room=" + room
+	}
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	c.SetReadLimit(1 << 20)
+	cl := &client{t: t, c: c, recv: make(chan []byte, 64), done: make(chan struct{})}
+	go func() {
+		defer close(cl.done)
+		for {
+			_, data, err := c.Read(context.Background())
+			if err != nil {
+				cl.err = err
+				return
+			}
+			cl.recv <- data
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow() })
+	return cl
+}
+
+func (c *client) send(body string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.c.Write(ctx, websocket.MessageText, []byte(body)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// next waits for the next frame.
+func (c *client) next() map[string]any {
+	c.t.Helper()
+	select {
+	case b := <-c.recv:
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.t.Fatalf("frame is not JSON: %q", b)
+		}
+		return m
+	case <-c.done:
+		c.t.Fatalf("socket closed: %v", c.err)
+	case <-time.After(5 * time.Second):
+		c.t.Fatal("no frame within 5s")
+	}
+	return nil
+}
+
+// quiet asserts no frame arrives for a short while.
+func (c *client) quiet() {
+	c.t.Helper()
+	select {
+	case b := <-c.recv:
+		c.t.Fatalf("unexpected frame %s", b)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// closed waits for the server to close the socket and returns the code.
+func (c *client) closed() websocket.StatusCode {
+	c.t.Helper()
+	select {
+	case <-c.done:
+		return websocket.CloseStatus(c.err)
+	case <-time.After(10 * time.Second):
+		c.t.Fatal("socket not closed within 10s")
+	}
+	return 0
+}
+
+func put(t *testing.T, s *localstack.Stack, room, id, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, s.HTTPURL()+"/rooms/"+room+"/items/"+id, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Logf("PUT %s/%s: %d %s", room, id, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+func TestLocalStack(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("write is pushed to exactly the room", func(t *testing.T) {
+				s, _ := start(t, m, nil)
+				a1, a2, b := dial(t, s, "alpha"), dial(t, s, "alpha"), dial(t, s, "beta")
+				lobby := dial(t, s, "")
+				if code := put(t, s, "alpha", "n1", `{"text": "hi"}`); code != http.StatusCreated {
+					t.Fatalf("PUT = %d", code)
+				}
+				for _, c := range []*client{a1, a2} {
+					f := c.next()
+					if f["action"] != "event" || f["type"] != domain.EventItemPut || f["room"] != "alpha" || f["id"] != "n1" || f["version"] != float64(1) {
+						t.Errorf("frame %v", f)
+					}
+					if d, _ := json.Marshal(f["data"]); string(d) != `{"text":"hi"}` {
+						t.Errorf("data %s", d)
+					}
+				}
+				b.quiet()
+				lobby.quiet()
+				// A client joining beta later gets beta's writes too.
+				a1.send(`{"action":"subscribe","room":"beta"}`)
+				if f := a1.next(); f["action"] != "ack" || f["room"] != "beta" {
+					t.Fatalf("subscribe: %v", f)
+				}
+				put(t, s, "beta", "n2", `{}`)
+				for _, c := range []*client{a1, b} {
+					if f := c.next(); f["room"] != "beta" || f["id"] != "n2" {
+						t.Errorf("frame %v", f)
+					}
+				}
+				a2.quiet()
+			})
+			t.Run("ping, bad frames and relays", func(t *testing.T) {
+				s, _ := start(t, m, nil)
+				a, b := dial(t, s, "g"), dial(t, s, "g")
+				a.send(`{"action":"ping"}`)
+				if f := a.next(); f["action"] != "pong" || f["time"] == nil {
+					t.Errorf("pong: %v", f)
+				}
+				a.send(`not json`)
+				if f := a.next(); f["action"] != "error" || f["code"] != domain.CodeInvalidJSON {
+					t.Errorf("error frame: %v", f)
+				}
+				a.send(`{"action":"update","target":"*","number":3,"data":{"type":"move","data":{"id":"p1"}}}`)
+				f := b.next()
+				if f["action"] != "update" || f["number"] != float64(3) || f["from"] == "" {
+					t.Errorf("relay: %v", f)
+				}
+				a.quiet() // the sender gets nothing back, and its socket stays
+				a.send(`{"action":"ping"}`)
+				if f := a.next(); f["action"] != "pong" {
+					t.Errorf("socket unusable after an error: %v", f)
+				}
+			})
+			t.Run("oversized frame closes 1009", func(t *testing.T) {
+				s, _ := start(t, m, nil)
+				a := dial(t, s, "")
+				a.send(`{"action":"ping","pad":"` + strings.Repeat("x", 40*1024) + `"}`)
+				if code := a.closed(); code != websocket.StatusMessageTooBig {
+					t.Errorf("close code %d, want 1009", code)
+				}
+			})
+			t.Run("idle timeout closes 1001 and forgets the connection", func(t *testing.T) {
+				s, _ := start(t, m, func(o *localstack.Options) { o.IdleTimeout = 500 * time.Millisecond })
+				a := dial(t, s, "idle")
+				ids := s.ConnectionIDs()
+				if len(ids) != 1 {
+					t.Fatalf("open connections %v", ids)
+				}
+				if code := a.closed(); code != websocket.StatusGoingAway {
+					t.Errorf("close code %d, want 1001", code)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					_, err := s.Connections().Get(context.Background(), ids[0])
+					if errors.Is(err, domain.ErrNotFound) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("connection still stored after $disconnect: %v", err)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+			t.Run("management API through the SDK", func(t *testing.T) {
+				s, _ := start(t, m, nil)
+				a := dial(t, s, "")
+				ids := s.ConnectionIDs()
+				if len(ids) != 1 {
+					t.Fatalf("open connections %v", ids)
+				}
+				id := ids[0]
+				api := apigatewaymanagementapi.NewFromConfig(aws.Config{
+					Region: "us-east-1",
+					Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+						return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
+					}),
+				}, func(o *apigatewaymanagementapi.Options) { o.BaseEndpoint = aws.String(s.ManagementURL()) })
+				ctx := context.Background()
+				if _, err := api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{"hello":1}`)}); err != nil {
+					t.Fatal(err)
+				}
+				if f := a.next(); f["hello"] != float64(1) {
+					t.Errorf("posted frame %v", f)
+				}
+				info, err := api.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+				if err != nil || info.ConnectedAt == nil || info.Identity == nil || aws.ToString(info.Identity.SourceIp) != "127.0.0.1" {
+					t.Fatalf("GetConnection: %+v %v", info, err)
+				}
+				if _, err := api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id}); err != nil {
+					t.Fatal(err)
+				}
+				a.closed()
+				var gone *types.GoneException
+				_, err = api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{}`)})
+				if !errors.As(err, &gone) {
+					t.Errorf("post to a closed connection: %v, want GoneException", err)
+				}
+			})
+		})
+	}
+}
+
+// TestAWSCLIPostToConnection posts with the AWS CLI, as the README's tour
+// does.
+func TestAWSCLIPostToConnection(t *testing.T) {
+	awsCLI := testenv.Required(t, "aws")
+	s, _ := start(t, modes[0], nil)
+	a := dial(t, s, "")
+	id := s.ConnectionIDs()[0]
+	cmd := exec.Command(awsCLI, "apigatewaymanagementapi", "post-to-connection",
+		"--endpoint-url", s.ManagementURL(), "--connection-id", id, "--data", `{"from":"cli"}`)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("aws cli: %v\n%s", err, out)
+	}
+	if f := a.next(); f["from"] != "cli" {
+		t.Errorf("frame %v", f)
+	}
+}
+
+func TestConnectRefusedWithHandlerStatus(t *testing.T) {
+	s, _ := start(t, modes[0], nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, s.WebSocketURL()+"?room=bad%20room", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("dial with an invalid room: resp %v err %v, want 400", resp, err)
+	}
+}
+
+// TestRoutesAgreeWithTemplate proves the local stack serves exactly the
+// template's routes: every HTTP route reaches its function, and the
+// WebSocket API selects routes as the template says.
+func TestRoutesAgreeWithTemplate(t *testing.T) {
+	tmpl, err := samtemplate.Load(filepath.Join(repoRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, logs := start(t, modes[0], nil)
+	for name, fn := range tmpl.Functions() {
+		for _, r := range fn.HTTPRoutes {
+			method := r.Method
+			if method == "ANY" {
+				method = http.MethodPost
+			}
+			path := strings.NewReplacer("{room}", "r1", "{id}", "i1").Replace(r.Path)
+			before := len(logs.String())
+			req, _ := http.NewRequest(method, s.HTTPURL()+path, strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			// The gateway logs the route it matched, the function its own
+			// invocation.
+			lines := logs.String()[before:]
+			routeKey := fmt.Sprintf(`"route":%q`, r.Method+" "+r.Path)
+			fnLine := fmt.Sprintf(`"function":%q`, name)
+			if !strings.Contains(lines, routeKey) || !strings.Contains(lines, fnLine) {
+				t.Errorf("%s %s did not reach %s (status %d):\n%s", r.Method, r.Path, name, resp.StatusCode, lines)
+			}
+		}
+	}
+	ws, err := tmpl.WebSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.RouteSelectionExpression != "$request.body.action" {
+		t.Errorf("selection %q", ws.RouteSelectionExpression)
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range ws.Routes {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	if !slices.Equal(keys, []string{"$connect", "$default", "$disconnect"}) {
+		t.Errorf("websocket routes %v", keys)
+	}
+}
+
+func TestInvoke(t *testing.T) {
+	s, _ := start(t, modes[0], nil)
+	tests := []struct {
+		function, event string
+		want            string
+	}{
+		{"ItemsWriteFunction", "http-put.json", `"statusCode":201`},
+		{"ItemsReadFunction", "http-get.json", `"statusCode":200`},
+		{"ConnectionFunction", "ws-invalid.json", `invalid_json`},
+		{"ConnectionFunction", "ws-connect.json", `"statusCode":200`},
+	}
+	for _, tc := range tests {
+		ev, err := os.ReadFile(filepath.Join(repoRoot(t), "events", tc.event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Invoke(context.Background(), tc.function, ev)
+		if err != nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s %s: %s %v, want %s", tc.function, tc.event, out, err, tc.want)
+		}
+	}
+	if _, err := s.Invoke(context.Background(), "Nope", []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "ConnectionFunction") {
+		t.Errorf("unknown function: %v", err)
+	}
+}
