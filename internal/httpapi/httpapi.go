@@ -101,7 +101,6 @@ func newHandler(h *Handler, opts []Option) *Handler {
 	return h
 }
 
-
 type route int
 
 const (

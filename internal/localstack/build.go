@@ -193,7 +193,9 @@ func (s *Stack) stores(ctx context.Context) (func(*function) domain.ConnectionSt
 		if err := dynamo.CreateTables(ctx, client, connTables[0], itemTables[0]); err != nil {
 			return nil, nil, fmt.Errorf("localstack: tables at %s: %w", ep, err)
 		}
-		return func(fn *function) domain.ConnectionStore { return dynamo.NewConnections(client, fn.cfg.ConnectionsTable) },
+		return func(fn *function) domain.ConnectionStore {
+				return dynamo.NewConnections(client, fn.cfg.ConnectionsTable)
+			},
 			func(fn *function) domain.ItemStore { return dynamo.NewItems(client, fn.cfg.ItemsTable) }, nil
 	}
 	connStores := map[string]*memstore.Connections{}
