@@ -21,15 +21,6 @@ import (
 	"github.com/pushgate/pushgate/internal/mgmtserver"
 )
 
-type recPoster struct{ rec *mgmtserver.Recorder }
-
-func (p recPoster) Post(ctx context.Context, id string, frame []byte) error {
-	if !p.rec.Send(ctx, id, frame) {
-		return &domain.PostError{ConnectionID: id, Status: 410, Err: errors.New("gone")}
-	}
-	return nil
-}
-
 // brokenListing fails the room listing after its first page.
 type brokenListing struct{ *memstore.Connections }
 
@@ -73,7 +64,7 @@ func TestBroadcast(t *testing.T) {
 	rec.Open("other")
 
 	var logs bytes.Buffer
-	h := broadcast.New(conns, fanout.New(recPoster{rec}, conns, fanout.Options{Workers: 3}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	h := broadcast.New(conns, fanout.New(rec, conns, fanout.Options{Workers: 3}), slog.New(slog.NewJSONHandler(&logs, nil)))
 	e := domain.Event{EventID: "e1", Type: domain.EventItemPut, Room: "demo", ID: "note", Version: 2,
 		Data: json.RawMessage(`{"text": "hi <b>"}`), Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ev := events.SNSEvent{Records: []events.SNSEventRecord{
@@ -127,7 +118,7 @@ func TestBroadcastReturnsListingErrors(t *testing.T) {
 		_ = conns.Put(ctx, domain.Connection{ID: id, Rooms: []string{"r"}, ExpiresAt: time.Now().Add(time.Hour)})
 	}
 	broken := brokenListing{conns}
-	h := broadcast.New(broken, fanout.New(recPoster{rec}, conns, fanout.Options{}), slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	h := broadcast.New(broken, fanout.New(rec, conns, fanout.Options{}), slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
 	err := h.Handle(ctx, events.SNSEvent{Records: []events.SNSEventRecord{record(t, domain.Event{EventID: "e", Type: domain.EventItemDeleted, Room: "r", ID: "x"})}})
 	if err == nil || !strings.Contains(err.Error(), "throughput exceeded") {
 		t.Fatalf("err = %v; a listing failure must fail the invocation so Lambda retries it", err)

@@ -2,10 +2,8 @@ package dynamo
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -26,12 +24,6 @@ const (
 	attrVersion   = "version"
 	attrUpdatedAt = "updatedAt"
 	attrDeleted   = "deleted"
-)
-
-// Listing limits.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
 )
 
 // TombstoneTTL is how long a deleted item's tombstone stays: long enough
@@ -228,17 +220,17 @@ func (st *Items) get(ctx context.Context, room, id string) (domain.Item, bool, e
 // item past the page, so Next is empty exactly when nothing follows, and
 // queries again while tombstones leave the page short.
 func (st *Items) ListItems(ctx context.Context, room, cursor string, limit int) (domain.ItemPage, error) {
-	after, err := decodeCursor(cursor)
+	after, err := domain.DecodeCursor(cursor)
 	if err != nil {
 		return domain.ItemPage{}, err
 	}
-	limit = listLimit(limit)
+	limit = domain.ListLimit(limit)
 	want := limit + 1
 	var start map[string]types.AttributeValue
 	if after != "" {
 		start = itemKey(room, after)
 	}
-	items := make([]domain.Item, 0, min(want, DefaultListLimit+1))
+	items := make([]domain.Item, 0, min(want, domain.DefaultListLimit+1))
 	for len(items) < want {
 		out, err := st.api.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 &st.table,
@@ -268,30 +260,7 @@ func (st *Items) ListItems(ctx context.Context, room, cursor string, limit int) 
 	page := domain.ItemPage{Items: items}
 	if len(items) > limit {
 		page.Items = items[:limit]
-		page.Next = encodeCursor(items[limit-1].ID)
+		page.Next = domain.EncodeCursor(items[limit-1].ID)
 	}
 	return page, nil
-}
-
-func listLimit(limit int) int {
-	if limit <= 0 {
-		return DefaultListLimit
-	}
-	return min(limit, MaxListLimit)
-}
-
-// A cursor is the last listed id, opaque to clients.
-func encodeCursor(lastID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(lastID))
-}
-
-func decodeCursor(cursor string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	id, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(id) == 0 {
-		return "", &domain.Error{Status: http.StatusBadRequest, Code: domain.CodeBadRequest, Message: "invalid cursor", Err: err}
-	}
-	return string(id), nil
 }

@@ -29,12 +29,6 @@ const (
 	ItemsPath = "/rooms/{room}/items"
 )
 
-// List limits for GET /rooms/{room}/items.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
-)
-
 // Handler answers API Gateway HTTP API (payload 2.0) requests for items. A
 // reader serves GETs only and a writer PUT and DELETE only, so each Lambda
 // holds just the permissions its half needs.

@@ -834,7 +834,7 @@ func TestList(t *testing.T) {
 		status int
 		limit  int // asked of the store; -1: the store is not asked
 	}{
-		{nil, 200, httpapi.DefaultListLimit},
+		{nil, 200, domain.DefaultListLimit},
 		{map[string]string{"limit": "1"}, 200, 1},
 		{map[string]string{"limit": "1000"}, 200, 1000},
 		{map[string]string{"limit": "0"}, 400, -1},
@@ -843,7 +843,7 @@ func TestList(t *testing.T) {
 		{map[string]string{"limit": "ten"}, 400, -1},
 		{map[string]string{"limit": ""}, 400, -1},
 		{map[string]string{"limit": "2,3"}, 400, -1},
-		{map[string]string{"cursor": "%%%not-a-cursor"}, 400, httpapi.DefaultListLimit},
+		{map[string]string{"cursor": "%%%not-a-cursor"}, 400, domain.DefaultListLimit},
 	}
 	for _, tt := range limits {
 		t.Run(fmt.Sprint(tt.query), func(t *testing.T) {

@@ -56,12 +56,12 @@ func listParams(ev events.APIGatewayV2HTTPRequest) (limit int, cursor string, er
 			}
 		}
 	}
-	limit = DefaultListLimit
+	limit = domain.DefaultListLimit
 	if s, ok := q["limit"]; ok {
 		n, perr := strconv.Atoi(s)
-		if perr != nil || n < 1 || n > MaxListLimit {
+		if perr != nil || n < 1 || n > domain.MaxListLimit {
 			return 0, "", domain.Errorf(http.StatusBadRequest, domain.CodeBadRequest,
-				"limit must be an integer from 1 to %d", MaxListLimit)
+				"limit must be an integer from 1 to %d", domain.MaxListLimit)
 		}
 		limit = n
 	}

@@ -2,21 +2,13 @@ package memstore
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/pushgate/pushgate/internal/domain"
-)
-
-// Listing limits, as in the DynamoDB store.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
 )
 
 // TombstoneTTL is how long a deleted item's tombstone is kept (the DynamoDB
@@ -121,11 +113,11 @@ func (s *Items) ListItems(ctx context.Context, room, cursor string, limit int) (
 	if err := ctx.Err(); err != nil {
 		return domain.ItemPage{}, err
 	}
-	after, err := decodeCursor(cursor)
+	after, err := domain.DecodeCursor(cursor)
 	if err != nil {
 		return domain.ItemPage{}, err
 	}
-	limit = listLimit(limit)
+	limit = domain.ListLimit(limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids := make([]string, 0, len(s.rooms[room]))
@@ -140,7 +132,7 @@ func (s *Items) ListItems(ctx context.Context, room, cursor string, limit int) (
 		page.Items = append(page.Items, s.rooms[room][id].item(room, id))
 	}
 	if len(ids) > limit {
-		page.Next = encodeCursor(ids[limit-1])
+		page.Next = domain.EncodeCursor(ids[limit-1])
 	}
 	return page, nil
 }
@@ -151,27 +143,4 @@ func (r storedItem) item(room, id string) domain.Item {
 		it.Data = slices.Clone(r.data)
 	}
 	return it
-}
-
-func listLimit(limit int) int {
-	if limit <= 0 {
-		return DefaultListLimit
-	}
-	return min(limit, MaxListLimit)
-}
-
-// A cursor is the last listed id, opaque to clients.
-func encodeCursor(lastID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(lastID))
-}
-
-func decodeCursor(cursor string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	id, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(id) == 0 {
-		return "", &domain.Error{Status: http.StatusBadRequest, Code: domain.CodeBadRequest, Message: "invalid cursor", Err: err}
-	}
-	return string(id), nil
 }

@@ -7,11 +7,14 @@ package mgmtserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pushgate/pushgate/internal/domain"
 )
 
 // Info describes a connection the way GetConnection answers.
@@ -147,6 +150,15 @@ func (r *Recorder) Close(id string) bool {
 	_, ok := r.open[id]
 	delete(r.open, id)
 	return ok
+}
+
+// Post implements domain.Poster in-process: tests wire a fan-out straight
+// to the recorder, 410 standing for an unknown connection as API Gateway's.
+func (r *Recorder) Post(ctx context.Context, id string, frame []byte) error {
+	if !r.Send(ctx, id, frame) {
+		return &domain.PostError{ConnectionID: id, Status: http.StatusGone, Err: errors.New("connection is gone")}
+	}
+	return nil
 }
 
 // Frames returns what was posted to id.

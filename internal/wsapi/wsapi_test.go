@@ -21,17 +21,6 @@ import (
 	"github.com/pushgate/pushgate/internal/wsapi"
 )
 
-// recPoster posts into a mgmtserver.Recorder, answering 410 as API Gateway
-// does for connections it does not know.
-type recPoster struct{ rec *mgmtserver.Recorder }
-
-func (p recPoster) Post(ctx context.Context, id string, frame []byte) error {
-	if !p.rec.Send(ctx, id, frame) {
-		return &domain.PostError{ConnectionID: id, Status: 410, Err: errors.New("gone")}
-	}
-	return nil
-}
-
 // failingStore fails every write, to check nothing is half-stored.
 type failingStore struct{ *memstore.Connections }
 
@@ -52,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 	rec := mgmtserver.NewRecorder()
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	fan := fanout.New(recPoster{rec}, conns, fanout.Options{Workers: 4})
+	fan := fanout.New(rec, conns, fanout.Options{Workers: 4})
 	h := wsapi.New(conns, fan, 2*time.Hour+10*time.Minute, log).WithClock(func() time.Time { return t0 })
 	return &fixture{h: h, conns: conns, rec: rec, logs: logs}
 }
