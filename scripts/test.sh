@@ -13,6 +13,21 @@ need_pip() { # tool, pip requirement
 need_pip moto_server 'moto[server]'
 need_pip cfn-lint 'cfn-lint'
 
+# Browser tests: Debian's Chromium and playwright-core from npm (Playwright's
+# own browser download does not work offline, and is never used).
+if [ -z "${PUSHGATE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "test: chromium not found; installing Debian's chromium" >&2
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	else
+		echo "test: chromium not found; install it (apt-get install chromium) or set PUSHGATE_CHROMIUM" >&2
+	fi
+fi
+if [ ! -d internal/browsertest/node_modules/playwright-core ] ||
+	[ internal/browsertest/package-lock.json -nt internal/browsertest/node_modules/.package-lock.json ]; then
+	npm ci --prefix internal/browsertest --no-audit --no-fund --loglevel=error
+fi
+
 echo "== gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package browsertest_test
+
+import "os/exec"
+
+func inOwnGroup(*exec.Cmd) {}
