@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +57,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	ctx := t.Context()
 	stack, err := localstack.Start(ctx, localstack.Options{
 		HTTPPort:     -1,
@@ -189,22 +188,4 @@ func runNode(t *testing.T, node string, env []string, script string) {
 		t.Fatalf("node %s: %v\n%s", script, err, out.String())
 	}
 	t.Logf("node %s passed in %s:\n%s", script, time.Since(start).Round(time.Millisecond), out.String())
-}
-
-// syncBuffer collects the stack's logs from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

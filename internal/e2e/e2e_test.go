@@ -5,7 +5,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,25 +35,13 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }
 
-// syncLog is a log sink safe for the concurrent handlers.
-type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
 func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 	ctx := context.Background()
 	moto := testenv.Moto(t)
 	cfg := testenv.AWSConfig(t, moto)
 	ddb := dynamodb.NewFromConfig(cfg)
 	connTable, itemTable := testenv.Tables(t, ddb)
-	logs := &syncLog{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	conns := dynamo.NewConnections(ddb, connTable)
 	items := dynamo.NewItems(ddb, itemTable)
@@ -123,7 +110,7 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 	got := rec.Received()
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"a", "b"}) {
-		t.Fatalf("frames went to %v, want exactly [a b]\nlogs: %s", got, logs.buf.String())
+		t.Fatalf("frames went to %v, want exactly [a b]\nlogs: %s", got, logs.String())
 	}
 	for _, id := range got {
 		frames := rec.Frames(id)

@@ -1,7 +1,6 @@
 package localstack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,24 +36,6 @@ func repoRoot(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// syncBuffer collects the stack's logs from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type mode struct {
 	name  string
 	setup func(t *testing.T, o *localstack.Options)
@@ -70,9 +50,9 @@ var modes = []mode{
 	}},
 }
 
-func start(t *testing.T, m mode, tweak func(*localstack.Options)) (*localstack.Stack, *syncBuffer) {
+func start(t *testing.T, m mode, tweak func(*localstack.Options)) (*localstack.Stack, *testenv.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	o := localstack.Options{
 		HTTPPort: -1, WSPort: -1,
 		TemplatePath: filepath.Join(repoRoot(t), "template.yaml"),

@@ -28,6 +28,7 @@ import (
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
 	"github.com/pushgate/pushgate/internal/mgmtserver"
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/internal/wire"
 )
 
@@ -51,30 +52,12 @@ func defaultRespond(_ context.Context, req events.APIGatewayWebsocketProxyReques
 	return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	t      *testing.T
 	g      *Gateway
 	srv    *httptest.Server
 	events chan events.APIGatewayWebsocketProxyRequest
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 }
 
 // newHarness serves a gateway, with the Management API beside it as the
@@ -83,7 +66,7 @@ type harness struct {
 // by respond.
 func newHarness(t *testing.T, cfg Config, respond responder) *harness {
 	t.Helper()
-	h := &harness{t: t, events: make(chan events.APIGatewayWebsocketProxyRequest, 256), logs: &syncBuffer{}}
+	h := &harness{t: t, events: make(chan events.APIGatewayWebsocketProxyRequest, 256), logs: &testenv.Buffer{}}
 	if respond == nil {
 		respond = defaultRespond
 	}
