@@ -416,3 +416,30 @@ func TestInvoke(t *testing.T) {
 		t.Errorf("unknown function: %v", err)
 	}
 }
+
+// TestCloseSaysGoingAway is what Ctrl-C does: every socket is closed with
+// 1001 and its $disconnect runs before Close returns.
+func TestCloseSaysGoingAway(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s, _ := start(t, m, nil)
+			a, b := dial(t, s, "x"), dial(t, s, "y")
+			ids := s.ConnectionIDs()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []*client{a, b} {
+				if code := c.closed(); code != websocket.StatusGoingAway {
+					t.Errorf("close code %d, want 1001", code)
+				}
+			}
+			for _, id := range ids {
+				if _, err := s.Connections().Get(context.Background(), id); !errors.Is(err, domain.ErrNotFound) {
+					t.Errorf("%s still stored after shutdown: %v", id, err)
+				}
+			}
+		})
+	}
+}

@@ -3,13 +3,17 @@ package mgmtapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
 	"github.com/pushgate/pushgate/internal/mgmtserver"
 )
@@ -100,5 +104,43 @@ func TestPostAndDeleteThroughManagementServer(t *testing.T) {
 	}
 	if err := c.Post(ctx, "c1", []byte(`{}`)); !errors.As(err, &pe) || !pe.Gone() {
 		t.Fatalf("post after delete: %v, want gone", err)
+	}
+}
+
+// TestPostsReuseConnections checks that a broadcast's posts share a few
+// kept-alive connections rather than opening one each: at 100,000
+// recipients a handshake per post would dominate. A worker may open a
+// second connection while its first is on its way back to the pool, hence
+// the slack; without the pool sized to the workers it is dozens.
+func TestPostsReuseConnections(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	const workers = 4
+	c := mgmtapi.New(testConfig(), srv.URL+"/prod", workers)
+	ids := make([]string, 200)
+	for i := range ids {
+		ids[i] = fmt.Sprint("c", i)
+	}
+	f := fanout.New(c, nil, fanout.Options{Workers: workers})
+	res, err := f.To(context.Background(), []byte(`{}`), ids...)
+	if err != nil || res.Delivered != len(ids) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened > 2*workers {
+		t.Errorf("%d posts opened %d connections; want at most %d (about one per worker)", len(ids), opened, 2*workers)
 	}
 }
