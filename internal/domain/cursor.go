@@ -37,3 +37,28 @@ func DecodeCursor(cursor string) (string, error) {
 	}
 	return string(id), nil
 }
+
+// MaxPageBytes bounds the item data of one listed page, as DynamoDB bounds
+// a query page: a thousand items near the size limit would otherwise make
+// a 126 MB response, past Lambda's 6 MB and the function's memory.
+const MaxPageBytes = 1 << 20
+
+// Page cuts items fetched in id order (up to limit+1 of them) to one page:
+// at most limit items and, past the first, MaxPageBytes of data. more says
+// the store stopped reading before the room's end; Next is set whenever
+// items may follow.
+func Page(fetched []Item, limit int, more bool) ItemPage {
+	n, size := 0, 0
+	for n < len(fetched) && n < limit {
+		size += len(fetched[n].Data)
+		if n > 0 && size > MaxPageBytes {
+			break
+		}
+		n++
+	}
+	p := ItemPage{Items: fetched[:n]}
+	if n > 0 && (n < len(fetched) || more) {
+		p.Next = EncodeCursor(fetched[n-1].ID)
+	}
+	return p
+}

@@ -231,6 +231,7 @@ func (st *Items) ListItems(ctx context.Context, room, cursor string, limit int) 
 		start = itemKey(room, after)
 	}
 	items := make([]domain.Item, 0, min(want, domain.DefaultListLimit+1))
+	size, more := 0, false
 	for len(items) < want {
 		out, err := st.api.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 &st.table,
@@ -251,16 +252,17 @@ func (st *Items) ListItems(ctx context.Context, room, cursor string, limit int) 
 				return domain.ItemPage{}, fmt.Errorf("dynamo: decode item of %s: %w", room, err)
 			}
 			items = append(items, it)
+			size += len(it.Data)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			break
 		}
+		if size > domain.MaxPageBytes {
+			// Enough for a page; reading on would only hold more in memory.
+			more = true
+			break
+		}
 		start = out.LastEvaluatedKey
 	}
-	page := domain.ItemPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.Next = domain.EncodeCursor(items[limit-1].ID)
-	}
-	return page, nil
+	return domain.Page(items, limit, more), nil
 }

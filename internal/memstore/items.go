@@ -127,14 +127,11 @@ func (s *Items) ListItems(ctx context.Context, room, cursor string, limit int) (
 		}
 	}
 	sort.Strings(ids)
-	page := domain.ItemPage{Items: []domain.Item{}}
-	for _, id := range ids[:min(limit, len(ids))] {
-		page.Items = append(page.Items, s.rooms[room][id].item(room, id))
+	fetched := make([]domain.Item, 0, min(limit+1, len(ids)))
+	for _, id := range ids[:min(limit+1, len(ids))] {
+		fetched = append(fetched, s.rooms[room][id].item(room, id))
 	}
-	if len(ids) > limit {
-		page.Next = domain.EncodeCursor(ids[limit-1])
-	}
-	return page, nil
+	return domain.Page(fetched, limit, false), nil
 }
 
 func (r storedItem) item(room, id string) domain.Item {

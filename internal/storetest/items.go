@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,36 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			want := domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`{"n":1}`), Version: 1, UpdatedAt: now}
 			assertItem(t, got, want)
 			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), want)
+		}},
+		{"a page holds at most about a megabyte of data", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			big := `{"pad":"` + strings.Repeat("x", 120*1024) + `"}`
+			for i := range 10 {
+				mustPutItem(t, ctx, s, item("big", fmt.Sprintf("i%02d", i), big), none, now)
+			}
+			var seen []string
+			cursor := ""
+			for pages := 0; ; pages++ {
+				if pages > 10 {
+					t.Fatal("listing does not end")
+				}
+				page, err := s.ListItems(ctx, "big", cursor, 1000)
+				must(t, err)
+				size := 0
+				for _, it := range page.Items {
+					seen = append(seen, it.ID)
+					size += len(it.Data)
+				}
+				if size > domain.MaxPageBytes {
+					t.Errorf("page of %d bytes, over %d", size, domain.MaxPageBytes)
+				}
+				if page.Next == "" {
+					break
+				}
+				cursor = page.Next
+			}
+			if len(seen) != 10 || seen[0] != "i00" || seen[9] != "i09" {
+				t.Errorf("listed %v, want i00..i09 once each", seen)
+			}
 		}},
 		{"data is kept byte for byte", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			data := " {\n\t\"z\" : [1, 2.50, 1e3, \"\\u00e9 é\"],\r\n  \"a\":null ,\"\":{}}\n"
