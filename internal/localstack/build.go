@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -232,13 +234,24 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 	if ep := s.opt.SNSEndpoint; ep != "" {
 		client := snsClient(ep)
 		for arn, fns := range subscribers {
+			// A stack that did not close cleanly left its subscription;
+			// SNS on moto fails every publish to a dead endpoint.
+			if err := unsubscribeLocal(ctx, client, arn); err != nil {
+				return nil, err
+			}
 			for _, fn := range fns {
 				endpoint := s.HTTPURL() + snsPath + fn.name
-				if _, err := client.Subscribe(ctx, &sns.SubscribeInput{
+				out, err := client.Subscribe(ctx, &sns.SubscribeInput{
 					TopicArn: aws.String(arn), Protocol: aws.String("http"), Endpoint: aws.String(endpoint),
-				}); err != nil {
+					ReturnSubscriptionArn: true,
+				})
+				if err != nil {
 					return nil, fmt.Errorf("localstack: subscribe %s to %s: %w", fn.name, arn, err)
 				}
+				s.unsubscribe = append(s.unsubscribe, func(ctx context.Context) error {
+					_, err := client.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: out.SubscriptionArn})
+					return err
+				})
 			}
 		}
 		return func(fn *function) (domain.Publisher, error) {
@@ -265,6 +278,27 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 		}
 		return ds, nil
 	}, nil
+}
+
+// unsubscribeLocal removes the topic's subscriptions to local stacks (the
+// endpoints under snsPath).
+func unsubscribeLocal(ctx context.Context, client *sns.Client, topicARN string) error {
+	p := sns.NewListSubscriptionsByTopicPaginator(client, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topicARN)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("localstack: list subscriptions of %s: %w", topicARN, err)
+		}
+		for _, sub := range page.Subscriptions {
+			if !strings.Contains(aws.ToString(sub.Endpoint), snsPath) {
+				continue
+			}
+			if _, err := client.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: sub.SubscriptionArn}); err != nil {
+				return fmt.Errorf("localstack: remove stale subscription %s: %w", aws.ToString(sub.SubscriptionArn), err)
+			}
+		}
+	}
+	return nil
 }
 
 // fanoutPublisher publishes to every subscription of a topic.
@@ -326,10 +360,20 @@ func (s *Stack) gateways(wsAPI samtemplate.WebSocketAPI, apiID string) error {
 	if s.opt.WebDir != "" {
 		httpMux.Handle("GET /", http.FileServer(http.Dir(s.opt.WebDir)))
 	}
-	httpMux.HandleFunc("GET /config.json", func(w http.ResponseWriter, _ *http.Request) {
+	httpMux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
+		// The host the browser reached, not the bind address: with -addr
+		// 0.0.0.0 the page may be opened from another machine.
+		host := r.Host
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = h
+		}
+		_, wsPort, _ := net.SplitHostPort(s.wsLn.Addr().String())
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(map[string]string{"httpApi": s.HTTPURL(), "webSocket": s.WebSocketURL()})
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"httpApi":   "http://" + r.Host,
+			"webSocket": "ws://" + net.JoinHostPort(host, wsPort) + "/" + s.stage,
+		})
 	})
 	for _, fn := range s.functions {
 		if fn.sns != nil && s.opt.SNSEndpoint != "" {

@@ -67,9 +67,11 @@ type Stack struct {
 	gateway   *wsgateway.Gateway
 	functions map[string]*function
 	waitSNS   func()
-	conns     domain.ConnectionStore
-	closeOnce sync.Once
-	closeErr  error
+	// unsubscribe removes the stack's SNS subscriptions on Close.
+	unsubscribe []func(context.Context) error
+	conns       domain.ConnectionStore
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Start builds the stack from the template and starts serving.
@@ -199,6 +201,9 @@ func (s *Stack) Close(ctx context.Context) error {
 		errs = append(errs, s.httpSrv.Shutdown(ctx), s.wsSrv.Shutdown(ctx))
 		if s.waitSNS != nil {
 			s.waitSNS()
+		}
+		for _, u := range s.unsubscribe {
+			errs = append(errs, u(ctx))
 		}
 		s.closeErr = errors.Join(errs...)
 	})

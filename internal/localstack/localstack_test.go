@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/coder/websocket"
 
 	"github.com/pushgate/pushgate/internal/domain"
@@ -441,5 +442,50 @@ func TestCloseSaysGoingAway(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaleSubscriptionIsRemoved: a stack killed without Close leaves its
+// SNS subscription behind, and moto fails every publish to a dead endpoint;
+// the next start must clean it up.
+func TestStaleSubscriptionIsRemoved(t *testing.T) {
+	ep := testenv.StartMoto(t)
+	client := sns.NewFromConfig(testenv.AWSConfig(t, ep))
+	topic, err := client.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String(localstack.StackName + "-PushTopic")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Subscribe(context.Background(), &sns.SubscribeInput{
+		TopicArn: topic.TopicArn, Protocol: aws.String("http"),
+		Endpoint: aws.String("http://" + testenv.FreeAddr(t) + "/_local/sns/BroadcastFunction"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := start(t, mode{"moto", func(t *testing.T, o *localstack.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
+	a := dial(t, s, "r")
+	if code := put(t, s, "r", "x", `{}`); code != http.StatusCreated {
+		t.Fatalf("PUT = %d", code)
+	}
+	if f := a.next(); f["id"] != "x" {
+		t.Errorf("frame %v", f)
+	}
+}
+
+func TestConfigJSONUsesTheRequestHost(t *testing.T) {
+	s, _ := start(t, modes[0], nil)
+	req, _ := http.NewRequest(http.MethodGet, s.HTTPURL()+"/config.json", nil)
+	req.Host = "board.example:3000"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cfg struct{ HTTPAPI, WebSocket string }
+	if err := json.NewDecoder(resp.Body).Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, wsPort, _ := strings.Cut(strings.TrimPrefix(s.WebSocketURL(), "ws://127.0.0.1"), ":")
+	if cfg.WebSocket != "ws://board.example:"+wsPort {
+		t.Errorf("webSocket = %q, want ws://board.example:%s", cfg.WebSocket, wsPort)
 	}
 }

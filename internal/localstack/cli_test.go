@@ -1,8 +1,10 @@
-package main
+package localstack
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -20,12 +22,13 @@ func TestInvokeCommand(t *testing.T) {
 		{"unknown function", []string{"invoke", "NoSuchFunction", "-e", "../../events/http-put.json"}, 0, "no function"},
 		{"no event", []string{"invoke", "ItemsReadFunction"}, 0, "-e"},
 		{"missing file", []string{"invoke", "ItemsReadFunction", "-e", "nope.json"}, 0, "no such file"},
+		{"bad flag", []string{"-no-such-flag"}, 0, "not defined"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			args := append(tc.args, "-template", "../../template.yaml", "-web", "")
-			err := run(args, &out, &errb)
+			// No -template: it is found in a parent directory.
+			err := Main(context.Background(), tc.args, strings.NewReader(""), &out, &errb, os.Getenv)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
