@@ -12,6 +12,7 @@ need_pip() { # tool, pip requirement
 }
 need_pip moto_server 'moto[server]'
 need_pip cfn-lint 'cfn-lint'
+need_pip aws 'awscli' # the local stack's Management API is tested with the AWS CLI
 
 # Browser tests: Debian's Chromium and playwright-core from npm (Playwright's
 # own browser download does not work offline, and is never used).

@@ -92,10 +92,20 @@ type outcome struct {
 // the error returned is the listing's, when pages fails, so the caller can
 // have the whole delivery retried rather than lose recipients silently.
 func (f *Fanout) Deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string) (Result, error) {
-	ids := make(chan string, f.opt.Workers)
-	results := make(chan outcome, f.opt.Workers)
+	return f.deliver(ctx, frame, pages, exclude, f.opt.Workers)
+}
+
+// To delivers frame to the given connections.
+func (f *Fanout) To(ctx context.Context, frame []byte, ids ...string) (Result, error) {
+	pages := func(yield func([]string, error) bool) { yield(ids, nil) }
+	return f.deliver(ctx, frame, pages, "", min(f.opt.Workers, max(len(ids), 1)))
+}
+
+func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int) (Result, error) {
+	ids := make(chan string, workers)
+	results := make(chan outcome, workers)
 	var wg sync.WaitGroup
-	for range f.opt.Workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -143,11 +153,6 @@ list:
 	close(results)
 	<-done
 	return res, listErr
-}
-
-// To delivers frame to the given connections.
-func (f *Fanout) To(ctx context.Context, frame []byte, ids ...string) (Result, error) {
-	return f.Deliver(ctx, frame, func(yield func([]string, error) bool) { yield(ids, nil) }, "")
 }
 
 func (f *Fanout) deliverOne(ctx context.Context, id string, frame []byte) outcome {

@@ -149,6 +149,9 @@ func TestConnectRejects(t *testing.T) {
 			if strings.Contains(resp.Body, "dynamo down") {
 				t.Error("internal error detail leaked to the client")
 			}
+			if tc.status >= 500 && !strings.Contains(f.logs.String(), "dynamo down") {
+				t.Errorf("the store failure was not logged: %s", f.logs.String())
+			}
 			if _, err := f.conns.Get(context.Background(), "c1"); !errors.Is(err, domain.ErrNotFound) {
 				t.Errorf("connection stored after a rejected connect: %v", err)
 			}
