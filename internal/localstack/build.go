@@ -132,7 +132,7 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 			fn.handler, fn.http = h.Handle, h.Handle
 		}
 	}
-	return s.gateways(wsAPI, apiID)
+	return s.gateways(tmpl, values, wsAPI, apiID)
 }
 
 // values resolves the template's references: parameters take their
@@ -315,7 +315,7 @@ func (p fanoutPublisher) Publish(ctx context.Context, e domain.Event) error {
 
 // gateways builds the WebSocket and HTTP gateways from the template's
 // routes and the servers that carry them.
-func (s *Stack) gateways(wsAPI samtemplate.WebSocketAPI, apiID string) error {
+func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, wsAPI samtemplate.WebSocketAPI, apiID string) error {
 	routes := map[string]wsgateway.Route{}
 	for key, r := range wsAPI.Routes {
 		fn, ok := s.functions[r.Function]
@@ -380,20 +380,31 @@ func (s *Stack) gateways(wsAPI samtemplate.WebSocketAPI, apiID string) error {
 			httpMux.Handle("POST "+snsPath+fn.name, snspub.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
 		}
 	}
+	// The template's CorsConfiguration, so a page served elsewhere can use
+	// the local API as it would the deployed one.
+	cors, hasCORS, err := tmpl.ResolvedHTTPCORS(values)
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	var httpCORS *httpgateway.CORS
+	if hasCORS {
+		if cors.AllowCredentials {
+			return fmt.Errorf("localstack: the HttpApi's CORS allows credentials, which the local HTTP gateway does not emulate")
+		}
+		httpCORS = &httpgateway.CORS{
+			AllowOrigins:  cors.AllowOrigins,
+			AllowMethods:  cors.AllowMethods,
+			AllowHeaders:  cors.AllowHeaders,
+			ExposeHeaders: cors.ExposeHeaders,
+			MaxAge:        cors.MaxAge,
+		}
+	}
 	api, err := httpgateway.New(httpgateway.Config{
 		APIID:    "localhttp" + apiID[len(apiID)-1:],
 		Routes:   httpRoutes,
 		Fallback: httpMux,
-		// The template's CorsConfiguration, so a page served elsewhere can
-		// use the local API as it would the deployed one.
-		CORS: &httpgateway.CORS{
-			AllowOrigins:  []string{"*"},
-			AllowMethods:  []string{"GET", "PUT", "DELETE"},
-			AllowHeaders:  []string{"content-type", "if-match", "if-none-match"},
-			ExposeHeaders: []string{"etag"},
-			MaxAge:        600,
-		},
-		Log: s.opt.Log.With("component", "http"),
+		CORS:     httpCORS,
+		Log:      s.opt.Log.With("component", "http"),
 	})
 	if err != nil {
 		return fmt.Errorf("localstack: %w", err)

@@ -489,3 +489,22 @@ func TestConfigJSONUsesTheRequestHost(t *testing.T) {
 		t.Errorf("webSocket = %q, want ws://board.example:%s", cfg.WebSocket, wsPort)
 	}
 }
+
+// TestCORSFollowsTemplate: preflights are answered with the HttpApi's
+// CorsConfiguration, its AllowedOrigin parameter resolved to the default.
+func TestCORSFollowsTemplate(t *testing.T) {
+	s, _ := start(t, modes[0], nil)
+	req, _ := http.NewRequest(http.MethodOptions, s.HTTPURL()+"/rooms/r/items/i", nil)
+	req.Header.Set("Origin", "http://elsewhere.example")
+	req.Header.Set("Access-Control-Request-Method", "PUT")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "PUT") || !strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "if-match") {
+		t.Errorf("preflight %d %v", resp.StatusCode, h)
+	}
+}

@@ -268,11 +268,34 @@ func TestParseRejects(t *testing.T) {
 		{"no resources", "Parameters: {}"},
 		{"resource without type", "Resources:\n  X:\n    Properties: {}"},
 		{"resource not a mapping", "Resources:\n  X: 5"},
+		{"depends on a non-name", "Resources:\n  X:\n    Type: T\n    DependsOn: [{a: 1}]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse([]byte(tc.src)); !errors.Is(err, ErrInvalidTemplate) {
 				t.Errorf("Parse = %v, want ErrInvalidTemplate", err)
+			}
+		})
+	}
+}
+
+func TestParseDependsOn(t *testing.T) {
+	tests := []struct {
+		name, dependsOn string
+		want            []string
+	}{
+		{"one name", "DependsOn: A", []string{"A"}},
+		{"list", "DependsOn: [A, B]", []string{"A", "B"}},
+		{"none", "Properties: {}", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tpl, err := Parse([]byte("Resources:\n  X:\n    Type: T\n    " + tc.dependsOn + "\n"))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := tpl.resources["X"].DependsOn; !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("DependsOn = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ const (
 	TypeGatewayRoute         = "AWS::ApiGatewayV2::Route"
 	TypeGatewayIntegration   = "AWS::ApiGatewayV2::Integration"
 	TypeGatewayRouteResponse = "AWS::ApiGatewayV2::RouteResponse"
+	TypeGatewayStage         = "AWS::ApiGatewayV2::Stage"
+	TypeGatewayDeployment    = "AWS::ApiGatewayV2::Deployment"
+	TypeHTTPAPI              = "AWS::Serverless::HttpApi"
 )
 
 var (
@@ -43,12 +46,16 @@ type Template struct {
 	resources map[string]resource
 	// globalFunction is Globals.Function: defaults every function inherits.
 	globalFunction map[string]any
+	// globalHTTPAPI is Globals.HttpApi, likewise for every HttpApi.
+	globalHTTPAPI map[string]any
 }
 
 type resource struct {
 	Type       string
 	Properties map[string]any
 	Metadata   map[string]any
+	// DependsOn lists the logical ids the resource waits for.
+	DependsOn []string
 }
 
 // Load reads and parses the template at path.
@@ -90,10 +97,21 @@ func Parse(src []byte) (*Template, error) {
 		}
 		props, _ := m["Properties"].(map[string]any)
 		meta, _ := m["Metadata"].(map[string]any)
-		t.resources[id] = resource{Type: typ, Properties: props, Metadata: meta}
+		r := resource{Type: typ, Properties: props, Metadata: meta}
+		if dep, ok := m["DependsOn"]; ok {
+			for _, d := range listOf(dep) {
+				name, ok := d.(string)
+				if !ok {
+					return nil, fmt.Errorf("%w: resource %s: DependsOn %s is not a logical id", ErrInvalidTemplate, id, render(d))
+				}
+				r.DependsOn = append(r.DependsOn, name)
+			}
+		}
+		t.resources[id] = r
 	}
 	if globals, ok := root["Globals"].(map[string]any); ok {
 		t.globalFunction, _ = globals["Function"].(map[string]any)
+		t.globalHTTPAPI, _ = globals["HttpApi"].(map[string]any)
 	}
 	return t, nil
 }
@@ -442,6 +460,15 @@ func refTarget(v any) (string, bool) {
 	}
 	s, ok := arg.(string)
 	return s, ok
+}
+
+// listOf returns v as a list: itself if it is one, else a list of it
+// (CloudFormation takes one item where it takes a list of them).
+func listOf(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
 }
 
 // stringProp renders m[key], "" when absent.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pushgate/pushgate/internal/config"
+	"github.com/pushgate/pushgate/internal/testenv"
 )
 
 // The checks below hold template.yaml, the code and config.go to each other.
@@ -28,20 +29,6 @@ func loadRepoTemplate(t *testing.T) *Template {
 		t.Fatalf("Load: %v", err)
 	}
 	return tpl
-}
-
-// requireTool finds name on PATH: missing, it fails the test under CI and
-// skips it elsewhere.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found under CI: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return path
 }
 
 func TestRepoTemplateIsSAM(t *testing.T) {
@@ -93,7 +80,7 @@ func TestRepoFunctionsRuntime(t *testing.T) {
 // build's go1.x builder runs `go build` in the CodeUri directory, and Go
 // finds the root go.mod from there, so this is the same compilation.
 func TestRepoFunctionsBuild(t *testing.T) {
-	goTool := requireTool(t, "go")
+	goTool := testenv.Required(t, "go")
 	fns := loadRepoTemplate(t).Functions()
 	for _, id := range slices.Sorted(maps.Keys(fns)) {
 		f := fns[id]
@@ -336,59 +323,135 @@ func TestRepoTables(t *testing.T) {
 	}
 }
 
-// TestRepoLeastPrivilege holds each function's inline policy to what its
-// code needs: every action in the allowed set, nothing outside it, no
-// wildcard resource, no managed policy or SAM policy template.
-func TestRepoLeastPrivilege(t *testing.T) {
-	tpl := loadRepoTemplate(t)
-	tests := []struct {
-		function string
-		required []string // each must be granted
-		allowed  []string // beyond required, may be granted
-	}{
-		{
-			function: config.ConnectionFunction,
-			required: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-				"dynamodb:Query", "dynamodb:BatchWriteItem", "execute-api:ManageConnections"},
-			allowed: []string{"dynamodb:ConditionCheckItem"},
+// Resources of the grants below, as the template renders them.
+const (
+	connectionsTableArn = "${ConnectionsTable.Arn}"
+	itemsTableArn       = "${ItemsTable.Arn}"
+	pushTopicArn        = "${PushTopic}"
+	postToConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
+)
+
+// wantGrants is, per function, every action its code needs and the
+// resources it needs it on: exactly these, nothing more. A transaction
+// needs no action of its own, only those of its parts (PutItem, UpdateItem,
+// DeleteItem; ConditionCheckItem for a ConditionCheck, which nothing uses).
+func wantGrants() map[string]map[string][]string {
+	return map[string]map[string][]string{
+		config.ConnectionFunction: {
+			// Get; Delete, Join (reading back a failed join).
+			"dynamodb:GetItem": {connectionsTableArn},
+			// Put and Join transactions.
+			"dynamodb:PutItem": {connectionsTableArn},
+			// Touch; Join and Leave transactions.
+			"dynamodb:UpdateItem": {connectionsTableArn},
+			// Leave transaction.
+			"dynamodb:DeleteItem": {connectionsTableArn},
+			// Members (relays to rooms).
+			"dynamodb:Query": {connectionsTableArn},
+			// Delete ($disconnect, pruning gone connections).
+			"dynamodb:BatchWriteItem": {connectionsTableArn},
+			// PostToConnection only: nothing GETs or DELETEs a connection.
+			"execute-api:ManageConnections": {postToConnectionArn},
 		},
-		{
-			function: config.BroadcastFunction,
-			required: []string{"dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections"},
-			allowed:  []string{"dynamodb:GetItem", "dynamodb:BatchWriteItem"},
+		config.BroadcastFunction: {
+			"dynamodb:Query": {connectionsTableArn},
+			// Pruning a gone connection: Connections.Delete.
+			"dynamodb:GetItem":              {connectionsTableArn},
+			"dynamodb:BatchWriteItem":       {connectionsTableArn},
+			"execute-api:ManageConnections": {postToConnectionArn},
 		},
-		{
-			function: config.ItemsReadFunction,
-			required: []string{"dynamodb:GetItem", "dynamodb:Query"},
+		config.ItemsReadFunction: {
+			"dynamodb:GetItem": {itemsTableArn},
+			"dynamodb:Query":   {itemsTableArn},
 		},
-		{
-			function: config.ItemsWriteFunction,
-			required: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "sns:Publish"},
+		config.ItemsWriteFunction: {
+			// Preconditions read the item; puts and deletes are updates.
+			"dynamodb:GetItem":    {itemsTableArn},
+			"dynamodb:UpdateItem": {itemsTableArn},
+			"sns:Publish":         {pushTopicArn},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.function, func(t *testing.T) {
-			granted, err := inlineActions(tpl, tc.function)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, a := range tc.required {
-				if !slices.Contains(granted, a) {
-					t.Errorf("%s not granted", a)
-				}
-			}
-			for _, a := range granted {
-				if !slices.Contains(tc.required, a) && !slices.Contains(tc.allowed, a) {
-					t.Errorf("%s granted but not needed", a)
-				}
+}
+
+// TestRepoLeastPrivilege holds each function's inline policy to what its
+// code needs: exactly the actions of wantGrants on exactly their
+// resources, no wildcard, no managed policy or SAM policy template.
+func TestRepoLeastPrivilege(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	want := wantGrants()
+	if fns := slices.Sorted(maps.Keys(tpl.Functions())); !reflect.DeepEqual(fns, slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("functions %v, grants known for %v", fns, slices.Sorted(maps.Keys(want)))
+	}
+	for _, function := range slices.Sorted(maps.Keys(want)) {
+		t.Run(function, func(t *testing.T) {
+			for _, p := range grantProblems(tpl, function, want[function]) {
+				t.Error(p)
 			}
 		})
 	}
 }
 
-// inlineActions lists the actions of a function's inline policy statements,
-// rejecting anything it cannot hold to least privilege.
-func inlineActions(tpl *Template, function string) ([]string, error) {
+// TestLeastPrivilegeCatchesExtraGrants shows the check above failing on
+// the grants it exists to keep out.
+func TestLeastPrivilegeCatchesExtraGrants(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const post = "Resource: !Sub arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
+	tests := []struct {
+		name, old, new, function string
+	}{
+		{"unused action", "- dynamodb:BatchWriteItem\n", "- dynamodb:BatchWriteItem\n                - dynamodb:ConditionCheckItem\n", config.ConnectionFunction},
+		{"missing action", "                - dynamodb:PutItem\n", "", config.ConnectionFunction},
+		{"unused method", post, strings.Replace(post, "Resource: !Sub ", "Resource: [!Sub '", 1) + "', !Sub 'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/DELETE/@connections/*']", config.ConnectionFunction},
+		{"wildcard method", "/POST/@connections/*", "/*/@connections/*", config.ConnectionFunction},
+		{"wildcard action", "Action: sns:Publish", "Action: sns:*", config.ItemsWriteFunction},
+		{"wildcard resource", "Resource: !Ref PushTopic", "Resource: '*'", config.ItemsWriteFunction},
+	}
+	want := wantGrants()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tpl, err := Parse([]byte(replaceOnce(t, string(src), tc.old, tc.new)))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			problems := grantProblems(tpl, tc.function, want[tc.function])
+			if len(problems) == 0 {
+				t.Fatalf("%s: no problem found", tc.function)
+			}
+			t.Logf("found: %v", problems)
+		})
+	}
+}
+
+// grantProblems compares a function's inline policy with want (action to
+// resources) and describes each difference.
+func grantProblems(tpl *Template, function string, want map[string][]string) []string {
+	got, err := inlineGrants(tpl, function)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for _, action := range slices.Sorted(maps.Keys(want)) {
+		if res, ok := got[action]; !ok {
+			problems = append(problems, fmt.Sprintf("%s not granted", action))
+		} else if !reflect.DeepEqual(res, want[action]) {
+			problems = append(problems, fmt.Sprintf("%s granted on %v, want %v", action, res, want[action]))
+		}
+	}
+	for _, action := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[action]; !ok {
+			problems = append(problems, fmt.Sprintf("%s granted but not needed", action))
+		}
+	}
+	return problems
+}
+
+// inlineGrants maps each action of a function's inline policy to the
+// resources it is granted on (rendered, sorted), rejecting anything it
+// cannot hold to least privilege.
+func inlineGrants(tpl *Template, function string) (map[string][]string, error) {
 	r, ok := tpl.resources[function]
 	if !ok {
 		return nil, fmt.Errorf("%s not in template", function)
@@ -400,7 +463,7 @@ func inlineActions(tpl *Template, function string) ([]string, error) {
 	if !ok {
 		return nil, errors.New("Policies is not a list")
 	}
-	var actions []string
+	grants := map[string][]string{}
 	for _, p := range policies {
 		doc, ok := p.(map[string]any)
 		statements, sok := doc["Statement"].([]any)
@@ -409,37 +472,172 @@ func inlineActions(tpl *Template, function string) ([]string, error) {
 		}
 		for _, s := range statements {
 			st, _ := s.(map[string]any)
+			for _, widening := range []string{"NotAction", "NotResource", "NotPrincipal"} {
+				if _, ok := st[widening]; ok {
+					return nil, fmt.Errorf("statement with %s", widening)
+				}
+			}
 			if st["Effect"] != "Allow" {
 				continue
 			}
+			var resources []string
 			for _, res := range listOf(st["Resource"]) {
-				if res == "*" {
-					return nil, errors.New("statement with Resource *")
+				rendered := render(res)
+				// The one wildcard allowed: any connection id.
+				if strings.Contains(strings.TrimSuffix(rendered, "/@connections/*"), "*") {
+					return nil, fmt.Errorf("statement with wildcard Resource %s", rendered)
 				}
+				resources = append(resources, rendered)
 			}
 			for _, a := range listOf(st["Action"]) {
 				s, ok := a.(string)
 				if !ok || strings.Contains(s, "*") {
 					return nil, fmt.Errorf("action %s is not a single named action", render(a))
 				}
-				actions = append(actions, s)
+				grants[s] = append(grants[s], resources...)
 			}
 		}
 	}
-	return actions, nil
+	for action, res := range grants {
+		slices.Sort(res)
+		grants[action] = slices.Compact(res)
+	}
+	return grants, nil
 }
 
-func listOf(v any) []any {
-	if l, ok := v.([]any); ok {
-		return l
+// TestRepoWebSocketStageDeploys holds the WebSocket stage to serving the
+// API as the template last left it (see webSocketDeployProblems).
+func TestRepoWebSocketStageDeploys(t *testing.T) {
+	for _, p := range webSocketDeployProblems(loadRepoTemplate(t)) {
+		t.Error(p)
 	}
-	return []any{v}
+}
+
+// TestWebSocketDeployCheckCatches shows the check failing on the shapes
+// that leave the stage on a stale deployment.
+func TestWebSocketDeployCheckCatches(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deployment = `
+  WebSocketDeployment:
+    Type: AWS::ApiGatewayV2::Deployment
+    Properties:
+      ApiId: !Ref WebSocketApi
+`
+	tests := []struct{ name, old, new string }{
+		{"no auto deploy", "AutoDeploy: true", "AutoDeploy: false"},
+		{"pinned to a deployment", "      AutoDeploy: true\n", "      AutoDeploy: true\n      DeploymentId: !Ref WebSocketDeployment\n"},
+		{"deployment resource", "\nOutputs:", deployment + "\nOutputs:"},
+		{"first deployment misses a route", "      - DefaultRouteResponse\n    Properties:\n      ApiId: !Ref WebSocketApi\n      StageName", "    Properties:\n      ApiId: !Ref WebSocketApi\n      StageName"},
+		{"stage name not the parameter", "StageName: !Ref StageName\n      AutoDeploy", "StageName: live\n      AutoDeploy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tpl, err := Parse([]byte(replaceOnce(t, string(src), tc.old, tc.new)))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			problems := webSocketDeployProblems(tpl)
+			if len(problems) == 0 {
+				t.Fatal("no problem found")
+			}
+			t.Logf("found: %v", problems)
+		})
+	}
+}
+
+// webSocketDeployProblems describes why the WebSocket API's stage might not
+// serve the API as deployed. CloudFormation creates an
+// AWS::ApiGatewayV2::Deployment only when its logical id or properties
+// change, which route and integration edits never do, so a stage pinned to
+// one (DeploymentId) keeps its first snapshot. The stage must auto-deploy
+// instead: one Stage, AutoDeploy true, no DeploymentId (API Gateway refuses
+// to update it on an auto-deployed stage), no Deployment resource, and
+// created after every route and route response so its first automatic
+// deployment is complete. Its name must be the StageName parameter the
+// Management API endpoint and policies use.
+func webSocketDeployProblems(tpl *Template) []string {
+	api, err := tpl.WebSocket()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems, stages, parts []string
+	for _, id := range slices.Sorted(maps.Keys(tpl.resources)) {
+		r := tpl.resources[id]
+		if !tpl.refersTo(r.Properties["ApiId"], api.LogicalID) {
+			continue
+		}
+		switch r.Type {
+		case TypeGatewayDeployment:
+			problems = append(problems, fmt.Sprintf("%s: a Deployment is created once and never again; auto-deploy the stage instead", id))
+		case TypeGatewayStage:
+			stages = append(stages, id)
+		case TypeGatewayRoute, TypeGatewayRouteResponse:
+			parts = append(parts, id)
+		}
+	}
+	if len(stages) != 1 {
+		return append(problems, fmt.Sprintf("stages of %s: %v, want one", api.LogicalID, stages))
+	}
+	stage := tpl.resources[stages[0]]
+	if !truthy(stage.Properties["AutoDeploy"]) {
+		problems = append(problems, fmt.Sprintf("%s: AutoDeploy is not true", stages[0]))
+	}
+	if _, ok := stage.Properties["DeploymentId"]; ok {
+		problems = append(problems, fmt.Sprintf("%s: DeploymentId pins the stage to one deployment", stages[0]))
+	}
+	for _, p := range parts {
+		if !slices.Contains(stage.DependsOn, p) {
+			problems = append(problems, fmt.Sprintf("%s does not depend on %s: its first deployment may lack it", stages[0], p))
+		}
+	}
+	if name := stringProp(stage.Properties, "StageName"); name != "${StageName}" {
+		problems = append(problems, fmt.Sprintf("%s: StageName %q, want the StageName parameter", stages[0], name))
+	}
+	return problems
+}
+
+// TestRepoHTTPAPICORS checks the HttpApi's CORS as written and as the
+// local stack resolves it, and that it allows every method a route takes.
+func TestRepoHTTPAPICORS(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	got, ok, err := tpl.HTTPAPICORS("HttpApi")
+	if err != nil || !ok {
+		t.Fatalf("HTTPAPICORS(HttpApi) = %v, %v", ok, err)
+	}
+	want := CORS{
+		AllowOrigins:  []string{"${AllowedOrigin}"},
+		AllowMethods:  []string{"GET", "PUT", "DELETE"},
+		AllowHeaders:  []string{"content-type", "if-match", "if-none-match"},
+		ExposeHeaders: []string{"etag"},
+		MaxAge:        600,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("HTTPAPICORS(HttpApi)\n got %+v\nwant %+v", got, want)
+	}
+	resolved, ok, err := tpl.ResolvedHTTPCORS(standInValues(tpl))
+	if err != nil || !ok {
+		t.Fatalf("ResolvedHTTPCORS = %v, %v", ok, err)
+	}
+	want.AllowOrigins = []string{"*"}
+	if !reflect.DeepEqual(resolved, want) {
+		t.Errorf("ResolvedHTTPCORS\n got %+v\nwant %+v", resolved, want)
+	}
+	for id, f := range tpl.Functions() {
+		for _, r := range f.HTTPRoutes {
+			if r.Method != "ANY" && !slices.Contains(got.AllowMethods, r.Method) {
+				t.Errorf("%s route %s %s: CORS does not allow %s", id, r.Method, r.Path, r.Method)
+			}
+		}
+	}
 }
 
 // TestRepoCfnLint runs cfn-lint with the informational rules on too, and
 // wants no finding at all.
 func TestRepoCfnLint(t *testing.T) {
-	cfnLint := requireTool(t, "cfn-lint")
+	cfnLint := testenv.Required(t, "cfn-lint")
 	cmd := exec.CommandContext(t.Context(), cfnLint, "--include-checks", "I", "--", "template.yaml")
 	cmd.Dir = repoRoot
 	var out bytes.Buffer
@@ -454,7 +652,7 @@ func TestRepoCfnLint(t *testing.T) {
 // module has no TOML parser, and cfn-lint already needs Python) and checks
 // the settings sam reads.
 func TestRepoSAMConfig(t *testing.T) {
-	python := requireTool(t, "python3")
+	python := testenv.Required(t, "python3")
 	const script = `
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
