@@ -24,6 +24,9 @@ if [ -z "${PUSHGATE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; the
 		echo "test: chromium not found; install it (apt-get install chromium) or set PUSHGATE_CHROMIUM" >&2
 	fi
 fi
+if [ -z "${PUSHGATE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then
+	export PUSHGATE_CHROMIUM="$(command -v chromium)"
+fi
 if [ ! -d internal/browsertest/node_modules/playwright-core ] ||
 	[ internal/browsertest/package-lock.json -nt internal/browsertest/node_modules/.package-lock.json ]; then
 	npm ci --prefix internal/browsertest --no-audit --no-fund --loglevel=error

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -281,7 +282,8 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 }
 
 // unsubscribeLocal removes the topic's subscriptions to local stacks (the
-// endpoints under snsPath).
+// endpoints under snsPath) that no longer answer; a stack still running
+// keeps its own.
 func unsubscribeLocal(ctx context.Context, client *sns.Client, topicARN string) error {
 	p := sns.NewListSubscriptionsByTopicPaginator(client, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topicARN)})
 	for p.HasMorePages() {
@@ -290,7 +292,8 @@ func unsubscribeLocal(ctx context.Context, client *sns.Client, topicARN string) 
 			return fmt.Errorf("localstack: list subscriptions of %s: %w", topicARN, err)
 		}
 		for _, sub := range page.Subscriptions {
-			if !strings.Contains(aws.ToString(sub.Endpoint), snsPath) {
+			endpoint := aws.ToString(sub.Endpoint)
+			if !strings.Contains(endpoint, snsPath) || answers(ctx, endpoint) {
 				continue
 			}
 			if _, err := client.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: sub.SubscriptionArn}); err != nil {
@@ -299,6 +302,21 @@ func unsubscribeLocal(ctx context.Context, client *sns.Client, topicARN string) 
 		}
 	}
 	return nil
+}
+
+// answers reports whether something listens at the endpoint's address.
+func answers(ctx context.Context, endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // fanoutPublisher publishes to every subscription of a topic.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -461,7 +462,27 @@ func TestStaleSubscriptionIsRemoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A subscription of a stack still running stays.
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer live.Close()
+	liveEndpoint := live.URL + "/_local/sns/BroadcastFunction"
+	if _, err := client.Subscribe(context.Background(), &sns.SubscribeInput{
+		TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(liveEndpoint),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	s, _ := start(t, mode{"moto", func(t *testing.T, o *localstack.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
+	subs, err := client.ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var endpoints []string
+	for _, sub := range subs.Subscriptions {
+		endpoints = append(endpoints, aws.ToString(sub.Endpoint))
+	}
+	if len(endpoints) != 2 || !slices.Contains(endpoints, liveEndpoint) {
+		t.Errorf("subscriptions %v: want the live one and the stack's", endpoints)
+	}
 	a := dial(t, s, "r")
 	if code := put(t, s, "r", "x", `{}`); code != http.StatusCreated {
 		t.Fatalf("PUT = %d", code)
