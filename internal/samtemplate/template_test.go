@@ -375,7 +375,9 @@ func wantGrants() map[string]map[string][]string {
 
 // TestRepoLeastPrivilege holds each function's inline policy to what its
 // code needs: exactly the actions of wantGrants on exactly their
-// resources, no wildcard, no managed policy or SAM policy template.
+// resources, no wildcard, no managed policy or SAM policy template. The one
+// managed policy is the AWSLambdaBasicExecutionRole SAM adds to each
+// generated role for writing logs; logGroupProblems keeps it in effect.
 func TestRepoLeastPrivilege(t *testing.T) {
 	tpl := loadRepoTemplate(t)
 	want := wantGrants()
@@ -671,4 +673,178 @@ assert d["build"]["parameters"]["parallel"] is True
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("samconfig.toml: %v\n%s", err, out)
 	}
+}
+
+// typeLogGroup is the resource each function's LoggingConfig.LogGroup names.
+const typeLogGroup = "AWS::Logs::LogGroup"
+
+// TestRepoLogRetentionParameter holds LogRetentionDays to the retention
+// periods CloudWatch Logs accepts, so a bad override fails at parameter
+// validation rather than halfway through a deployment.
+func TestRepoLogRetentionParameter(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	p, ok := tpl.Parameters()["LogRetentionDays"]
+	if !ok {
+		t.Fatal("no LogRetentionDays parameter")
+	}
+	if p.Type != "Number" || p.Default != "30" {
+		t.Errorf("LogRetentionDays: Type %q, Default %q; want Number, 30", p.Type, p.Default)
+	}
+	raw, _ := tpl.root["Parameters"].(map[string]any)
+	param, _ := raw["LogRetentionDays"].(map[string]any)
+	allowed, _ := param["AllowedValues"].([]any)
+	var got []string
+	for _, v := range allowed {
+		got = append(got, render(v))
+	}
+	want := []string{"1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400", "545", "731", "1096", "1827", "2192", "2557", "2922", "3288", "3653"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("LogRetentionDays AllowedValues\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestRepoFunctionLogGroups holds every function to a log group of its own
+// with the stack's retention (see logGroupProblems).
+func TestRepoFunctionLogGroups(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	if len(tpl.Functions()) == 0 {
+		t.Fatal("no functions")
+	}
+	for _, p := range logGroupProblems(tpl) {
+		t.Error(p)
+	}
+}
+
+// TestLogGroupCheckCatches shows the check failing on the shapes that let
+// logs pile up forever, lose their JSON format or levels, or stop the
+// function from writing them.
+func TestLogGroupCheckCatches(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, old, new string }{
+		{"no log group", "      LoggingConfig:\n        LogGroup: !Ref ItemsReadFunctionLogGroup\n", ""},
+		{"fixed retention", "RetentionInDays: !Ref LogRetentionDays", "RetentionInDays: 30"},
+		{"no retention", "      RetentionInDays: !Ref LogRetentionDays\n", ""},
+		{"group by name", "LogGroup: !Ref ItemsWriteFunctionLogGroup", "LogGroup: /aws/lambda/items-write"},
+		{"group is not a log group", "LogGroup: !Ref ItemsWriteFunctionLogGroup", "LogGroup: !Ref ItemsTable"},
+		{"shared group", "LogGroup: !Ref BroadcastFunctionLogGroup", "LogGroup: !Ref ConnectionFunctionLogGroup"},
+		{"name without the stack", "LogGroupName: !Sub /aws/lambda/${AWS::StackName}-ItemsReadFunction", "LogGroupName: /aws/lambda/ItemsReadFunction"},
+		{"text format in a function", "        LogGroup: !Ref ConnectionFunctionLogGroup\n", "        LogGroup: !Ref ConnectionFunctionLogGroup\n        LogFormat: Text\n"},
+		{"no global JSON format", "      LogFormat: JSON\n", ""},
+		{"no global level", "      ApplicationLogLevel: !Ref LogLevel\n", ""},
+		{"permissions boundary", "    MemorySize: 256\n", "    MemorySize: 256\n    PermissionsBoundary: arn:aws:iam::aws:policy/ReadOnlyAccess\n"},
+		{"own role", "      CodeUri: cmd/items-read\n", "      CodeUri: cmd/items-read\n      Role: arn:aws:iam::123456789012:role/other\n"},
+		{"denied log writes", "              Resource: !Ref PushTopic\n", "              Resource: !Ref PushTopic\n            - Effect: Deny\n              Action: logs:PutLogEvents\n              Resource: '*'\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tpl, err := Parse([]byte(replaceOnce(t, string(src), tc.old, tc.new)))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			problems := logGroupProblems(tpl)
+			if len(problems) == 0 {
+				t.Fatal("no problem found")
+			}
+			t.Logf("found: %v", problems)
+		})
+	}
+}
+
+// logGroupProblems describes why a function's logs might not land, as JSON
+// at the chosen levels, in a group of its own that keeps them
+// LogRetentionDays. LoggingConfig is read with Globals merged as SAM
+// merges it (key by key), so a function adding LogGroup keeps the global
+// format and levels. Each group is named per stack, or by CloudFormation,
+// so two stacks never share one. Writing relies on the
+// AWSLambdaBasicExecutionRole SAM attaches to the role it generates; a Role
+// of the function's own, a PermissionsBoundary or a Deny on logs actions
+// would take that away.
+func logGroupProblems(tpl *Template) []string {
+	var problems []string
+	groupOf := map[string]string{}
+	nameOf := map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(tpl.Functions())) {
+		props, _ := mergeGlobals(tpl.globalFunction, tpl.resources[id].Properties).(map[string]any)
+		for _, key := range []string{"Role", "PermissionsBoundary"} {
+			if _, ok := props[key]; ok {
+				problems = append(problems, fmt.Sprintf("%s: %s may take away the log writes of SAM's AWSLambdaBasicExecutionRole", id, key))
+			}
+		}
+		problems = append(problems, logDenials(id, props["Policies"])...)
+		logging, ok := props["LoggingConfig"].(map[string]any)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: no LoggingConfig", id))
+			continue
+		}
+		for key, want := range map[string]string{
+			"LogFormat":           "JSON",
+			"ApplicationLogLevel": "${LogLevel}",
+			"SystemLogLevel":      "${SystemLogLevel}",
+		} {
+			if got := stringProp(logging, key); got != want {
+				problems = append(problems, fmt.Sprintf("%s: LoggingConfig.%s = %q, want %q", id, key, got, want))
+			}
+		}
+		if _, ok := logging["LogGroup"]; !ok {
+			problems = append(problems, fmt.Sprintf("%s: no LoggingConfig.LogGroup: Lambda's default group keeps logs forever", id))
+			continue
+		}
+		group, ok := refTarget(logging["LogGroup"])
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: LoggingConfig.LogGroup %s is not a !Ref to a log group of the stack", id, render(logging["LogGroup"])))
+			continue
+		}
+		if other, dup := groupOf[group]; dup {
+			problems = append(problems, fmt.Sprintf("%s and %s share log group %s", other, id, group))
+			continue
+		}
+		groupOf[group] = id
+		g, ok := tpl.resources[group]
+		if !ok || g.Type != typeLogGroup {
+			problems = append(problems, fmt.Sprintf("%s: LoggingConfig.LogGroup %s is not an %s", id, group, typeLogGroup))
+			continue
+		}
+		if got := stringProp(g.Properties, "RetentionInDays"); got != "${LogRetentionDays}" {
+			problems = append(problems, fmt.Sprintf("%s: RetentionInDays %q, want the LogRetentionDays parameter", group, got))
+		}
+		if _, named := g.Properties["LogGroupName"]; !named {
+			continue
+		}
+		name := render(g.Properties["LogGroupName"])
+		if !strings.Contains(name, "${AWS::StackName}") {
+			problems = append(problems, fmt.Sprintf("%s: LogGroupName %q does not name the stack: two stacks would collide", group, name))
+		}
+		if other, dup := nameOf[name]; dup {
+			problems = append(problems, fmt.Sprintf("%s and %s are both named %q", other, group, name))
+		}
+		nameOf[name] = group
+	}
+	return problems
+}
+
+// logDenials describes each statement of a function's inline policies that
+// denies a logs action.
+func logDenials(function string, policies any) []string {
+	var problems []string
+	list, _ := policies.([]any)
+	for _, p := range list {
+		doc, _ := p.(map[string]any)
+		statements, _ := doc["Statement"].([]any)
+		for _, s := range statements {
+			st, _ := s.(map[string]any)
+			if st["Effect"] == "Allow" {
+				continue
+			}
+			for _, a := range listOf(st["Action"]) {
+				action := render(a)
+				if action == "*" || strings.HasPrefix(strings.ToLower(action), "logs:") {
+					problems = append(problems, fmt.Sprintf("%s: a %s statement on %s stops its log writes", function, render(st["Effect"]), action))
+				}
+			}
+		}
+	}
+	return problems
 }
