@@ -115,11 +115,19 @@ type ItemStore interface {
 	ItemReader
 	// PutItem creates or replaces the item, setting Version to the previous
 	// version + 1 and UpdatedAt to now.
-	PutItem(ctx context.Context, it Item, pre Precondition, now time.Time) (Item, error)
+	PutItem(ctx context.Context, it Item, pre Precondition, now time.Time) (Put, error)
 	// DeleteItem tombstones the item and returns it with its new version.
 	// Deleting an already deleted item returns the tombstone again with
 	// Repeated set, so a delete whose event was lost can be retried.
 	DeleteItem(ctx context.Context, room, id string, pre Precondition, now time.Time) (Deleted, error)
+}
+
+// Put is the outcome of ItemStore.PutItem.
+type Put struct {
+	Item Item
+	// Created reports that no live item was there before (none, or a
+	// tombstone): the write answers 201 rather than 200.
+	Created bool
 }
 
 // Deleted is the outcome of ItemStore.DeleteItem.

@@ -88,8 +88,9 @@ func decodeItem(item map[string]types.AttributeValue) (domain.Item, bool, error)
 }
 
 // PutItem creates or replaces the item in one conditional update that
-// continues the version sequence, tombstone or not.
-func (st *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Item, error) {
+// continues the version sequence, tombstone or not. The update returns the
+// record as it was, which tells a create from a replace without a read.
+func (st *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Put, error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName: &st.table,
 		Key:       itemKey(it.Room, it.ID),
@@ -102,7 +103,7 @@ func (st *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precond
 			":zero":      n(0),
 			":one":       n(1),
 		},
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues: types.ReturnValueAllOld,
 	}
 	var conds []string
 	if pre.IfMatch > 0 {
@@ -119,18 +120,26 @@ func (st *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precond
 	out, err := st.api.UpdateItem(ctx, in)
 	if conditionFailed(err) {
 		if pre.IfMatch > 0 {
-			return domain.Item{}, fmt.Errorf("dynamo: put item %s/%s if-match %d: %w", it.Room, it.ID, pre.IfMatch, domain.ErrPrecondition)
+			return domain.Put{}, fmt.Errorf("dynamo: put item %s/%s if-match %d: %w", it.Room, it.ID, pre.IfMatch, domain.ErrPrecondition)
 		}
-		return domain.Item{}, fmt.Errorf("dynamo: put item %s/%s if-none-match: %w", it.Room, it.ID, domain.ErrConflict)
+		return domain.Put{}, fmt.Errorf("dynamo: put item %s/%s if-none-match: %w", it.Room, it.ID, domain.ErrConflict)
 	}
 	if err != nil {
-		return domain.Item{}, fmt.Errorf("dynamo: put item %s/%s: %w", it.Room, it.ID, err)
+		return domain.Put{}, fmt.Errorf("dynamo: put item %s/%s: %w", it.Room, it.ID, err)
 	}
-	stored, _, err := decodeItem(out.Attributes)
-	if err != nil {
-		return domain.Item{}, fmt.Errorf("dynamo: decode item %s/%s: %w", it.Room, it.ID, err)
+	put := domain.Put{
+		Item:    domain.Item{Room: it.Room, ID: it.ID, Data: it.Data, Version: 1, UpdatedAt: now.UTC()},
+		Created: true,
 	}
-	return stored, nil
+	if len(out.Attributes) > 0 {
+		old, deleted, err := decodeItem(out.Attributes)
+		if err != nil {
+			return domain.Put{}, fmt.Errorf("dynamo: decode item %s/%s: %w", it.Room, it.ID, err)
+		}
+		put.Item.Version = old.Version + 1
+		put.Created = deleted
+	}
+	return put, nil
 }
 
 // DeleteItem turns a live item into a tombstone with the next version.

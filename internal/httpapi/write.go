@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -30,30 +29,14 @@ func (h *Handler) put(ctx context.Context, req *request) events.APIGatewayV2HTTP
 	if err != nil {
 		return errorResponse(req, err)
 	}
-	// PutItem does not say whether it replaced a live item, so a plain PUT
-	// asks first; a race with another writer can only misreport 200 vs 201.
-	// A successful If-None-Match is a create, a successful If-Match a replace.
-	created := pre.IfNoneMatch
-	if !pre.IfNoneMatch && pre.IfMatch == 0 {
-		_, err := h.reader.GetItem(ctx, req.room, req.id)
-		switch {
-		case errors.Is(err, domain.ErrNotFound):
-			created = true
-		case err != nil:
-			return errorResponse(req, fmt.Errorf("read %s/%s before put: %w", req.room, req.id, err))
-		}
-	}
-	it, err := h.store.PutItem(ctx, domain.Item{Room: req.room, ID: req.id, Data: data}, pre, h.now())
+	put, err := h.store.PutItem(ctx, domain.Item{Room: req.room, ID: req.id, Data: data}, pre, h.now())
 	if err != nil {
 		return errorResponse(req, err)
 	}
-	it.Room, it.ID = req.room, req.id
-	if len(it.Data) == 0 {
-		it.Data = data
-	}
+	it := put.Item
 	req.version = it.Version
 	status := http.StatusOK
-	if created || it.Version == 1 {
+	if put.Created {
 		status = http.StatusCreated
 	}
 	return h.publish(ctx, req, status, it, domain.EventItemPut)

@@ -40,19 +40,19 @@ func NewItems() *Items {
 
 // PutItem creates or replaces the item, continuing its version sequence
 // across deletions.
-func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Item, error) {
+func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Put, error) {
 	if err := ctx.Err(); err != nil {
-		return domain.Item{}, err
+		return domain.Put{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, exists := s.rooms[it.Room][it.ID]
 	live := exists && !old.deleted
 	if pre.IfMatch > 0 && (!live || old.version != pre.IfMatch) {
-		return domain.Item{}, fmt.Errorf("memstore: put item %s/%s if-match %d: %w", it.Room, it.ID, pre.IfMatch, domain.ErrPrecondition)
+		return domain.Put{}, fmt.Errorf("memstore: put item %s/%s if-match %d: %w", it.Room, it.ID, pre.IfMatch, domain.ErrPrecondition)
 	}
 	if pre.IfNoneMatch && live {
-		return domain.Item{}, fmt.Errorf("memstore: put item %s/%s if-none-match: %w", it.Room, it.ID, domain.ErrConflict)
+		return domain.Put{}, fmt.Errorf("memstore: put item %s/%s if-none-match: %w", it.Room, it.ID, domain.ErrConflict)
 	}
 	rec := storedItem{
 		data:      slices.Clone([]byte(it.Data)),
@@ -63,7 +63,7 @@ func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondi
 		s.rooms[it.Room] = map[string]storedItem{}
 	}
 	s.rooms[it.Room][it.ID] = rec
-	return rec.item(it.Room, it.ID), nil
+	return domain.Put{Item: rec.item(it.Room, it.ID), Created: !live}, nil
 }
 
 // DeleteItem tombstones the item; deleting a tombstone returns it again

@@ -95,7 +95,7 @@ func TestStoredValuesAreNotShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[2], put.Data[3] = 'X', 'Y'
+	data[2], put.Item.Data[3] = 'X', 'Y'
 	if it, _ := items.GetItem(ctx, "r", "i"); string(it.Data) != `{"a":1}` {
 		t.Fatalf("data = %s after callers mutated their copies", it.Data)
 	}

@@ -67,6 +67,21 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 				t.Errorf("listed %v, want i00..i09 once each", seen)
 			}
 		}},
+		{"put reports whether it created the item", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			step := func(what string, want bool) {
+				t.Helper()
+				p, err := s.PutItem(ctx, item("r", "a", `{}`), none, now)
+				must(t, err)
+				if p.Created != want {
+					t.Errorf("%s: Created = %v, want %v", what, p.Created, want)
+				}
+			}
+			step("first put", true)
+			step("replace", false)
+			_, err := s.DeleteItem(ctx, "r", "a", none, now)
+			must(t, err)
+			step("put over a tombstone", true)
+		}},
 		{"data is kept byte for byte", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			data := " {\n\t\"z\" : [1, 2.50, 1e3, \"\\u00e9 é\"],\r\n  \"a\":null ,\"\":{}}\n"
 			got := mustPutItem(t, ctx, s, item("r", "a", data), none, now)
@@ -266,7 +281,7 @@ func mustPutItem(t *testing.T, ctx context.Context, s domain.ItemStore, it domai
 	if err != nil {
 		t.Fatalf("PutItem(%s/%s): %v", it.Room, it.ID, err)
 	}
-	return got
+	return got.Item
 }
 
 func mustGetItem(t *testing.T, ctx context.Context, s domain.ItemStore, room, id string) domain.Item {
