@@ -848,3 +848,29 @@ func logDenials(function string, policies any) []string {
 	}
 	return problems
 }
+
+// TestRepoDeadLetterAlarm: a broadcast parked in the dead-letter queue means
+// a room missed an event, so an alarm watches the queue's depth.
+func TestRepoDeadLetterAlarm(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	found := false
+	for id, r := range tpl.resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := r.Properties
+		dims, _ := p["Dimensions"].([]any)
+		if p["Namespace"] != "AWS/SQS" || p["MetricName"] != "ApproximateNumberOfMessagesVisible" || len(dims) != 1 {
+			continue
+		}
+		dim, _ := dims[0].(map[string]any)
+		if dim["Name"] == "QueueName" && render(dim["Value"]) == "${DeadLetterQueue.QueueName}" &&
+			render(p["Threshold"]) == "0" && p["ComparisonOperator"] == "GreaterThanThreshold" {
+			found = true
+			t.Logf("%s watches the dead-letter queue", id)
+		}
+	}
+	if !found {
+		t.Error("no alarm fires when the dead-letter queue holds a message")
+	}
+}
