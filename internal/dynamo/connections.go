@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/pushgate/pushgate/internal/backoff"
 	"github.com/pushgate/pushgate/internal/domain"
 )
 
@@ -79,7 +79,7 @@ var _ domain.ConnectionStore = (*Connections)(nil)
 // NewConnections returns a store on table; client is usually a
 // *dynamodb.Client.
 func NewConnections(client API, table string, opts ...Option) *Connections {
-	c := &Connections{api: client, table: table, pageSize: DefaultPageSize, sleep: sleepCtx}
+	c := &Connections{api: client, table: table, pageSize: DefaultPageSize, sleep: backoff.Sleep}
 	for _, o := range opts {
 		o(c)
 	}
@@ -257,7 +257,6 @@ func (st *Connections) Delete(ctx context.Context, id string) error {
 // with jittered exponential backoff.
 func (st *Connections) batchWrite(ctx context.Context, batch []types.WriteRequest) error {
 	pending := batch
-	delay := batchBaseDelay
 	for attempt := 1; ; attempt++ {
 		out, err := st.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{st.table: pending},
@@ -272,10 +271,9 @@ func (st *Connections) batchWrite(ctx context.Context, batch []types.WriteReques
 		if attempt == batchAttempts {
 			return fmt.Errorf("%d writes still unprocessed after %d attempts", len(pending), attempt)
 		}
-		if err := st.sleep(ctx, rand.N(delay)+1); err != nil {
+		if err := st.sleep(ctx, backoff.FullJitter(attempt, batchBaseDelay, batchMaxDelay)); err != nil {
 			return err
 		}
-		delay = min(2*delay, batchMaxDelay)
 	}
 }
 
@@ -404,16 +402,5 @@ func (st *Connections) Members(ctx context.Context, room string) iter.Seq2[[]str
 			}
 			start = out.LastEvaluatedKey
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/pushgate/pushgate/internal/backoff"
 )
 
 // TablesAPI is the part of the DynamoDB client CreateTables uses.
@@ -107,7 +109,7 @@ func waitActive(ctx context.Context, client TablesAPI, name string) error {
 		case out.Table != nil && out.Table.TableStatus == types.TableStatusActive:
 			return nil
 		}
-		if err := sleepCtx(ctx, tablePollInterval); err != nil {
+		if err := backoff.Sleep(ctx, tablePollInterval); err != nil {
 			return fmt.Errorf("dynamo: table %s not active: %w", name, err)
 		}
 	}

@@ -8,10 +8,10 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/backoff"
 	"github.com/pushgate/pushgate/internal/domain"
 )
 
@@ -56,7 +56,7 @@ func New(p domain.Poster, pr Pruner, opt Options) *Fanout {
 	if opt.MaxDelay <= 0 {
 		opt.MaxDelay = 2 * time.Second
 	}
-	return &Fanout{poster: p, pruner: pr, opt: opt, sleep: sleepCtx}
+	return &Fanout{poster: p, pruner: pr, opt: opt, sleep: backoff.Sleep}
 }
 
 // Result counts what happened to each recipient of one delivery.
@@ -184,26 +184,7 @@ func (f *Fanout) deliverOne(ctx context.Context, id string, frame []byte) outcom
 	}
 }
 
-// backoff is "full jitter": uniform in [0, min(max, base·2^(attempt-1))], so
-// retries from many workers hitting the same throttle spread out.
+// backoff is the wait before retry number attempt.
 func (f *Fanout) backoff(attempt int) time.Duration {
-	d := f.opt.MaxDelay
-	if attempt <= 30 {
-		d = f.opt.BaseDelay << (attempt - 1)
-	}
-	if d <= 0 || d > f.opt.MaxDelay {
-		d = f.opt.MaxDelay
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.FullJitter(attempt, f.opt.BaseDelay, f.opt.MaxDelay)
 }

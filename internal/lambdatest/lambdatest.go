@@ -171,7 +171,7 @@ type RIE struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *outputBuffer
+	out    *testenv.Buffer
 	client *http.Client
 	// invoke serialises invocations: the emulator fails, or wedges, on a
 	// second one while the first runs.
@@ -206,15 +206,15 @@ func StartRIE(t testing.TB, rie, bootstrap string, env map[string]string) *RIE {
 func startRIE(rie, bootstrap string, env map[string]string) (*RIE, error) {
 	// Two free ports: picking and binding are separate steps, so a lost
 	// race shows as an early exit and the caller retries.
-	invokeAddr, err := freeAddr()
+	invokeAddr, err := testenv.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	runtimeAddr, err := freeAddr()
+	runtimeAddr, err := testenv.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	out := &outputBuffer{}
+	out := &testenv.Buffer{Max: maxOutputBytes}
 	// Without --runtime-interface-emulator-address the emulator would
 	// listen on 0.0.0.0:8080, and without --runtime-api-address its
 	// Runtime API would take the fixed 127.0.0.1:9001.
@@ -332,35 +332,4 @@ func (r *RIE) ErrorLogs() []string {
 		}
 	}
 	return lines
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	return addr, l.Close()
-}
-
-// outputBuffer collects the emulator's output, written from its own
-// goroutines, up to maxOutputBytes.
-type outputBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *outputBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := maxOutputBytes - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *outputBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

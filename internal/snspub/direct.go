@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pushgate/pushgate/internal/backoff"
 	"github.com/pushgate/pushgate/internal/domain"
 )
 
@@ -53,7 +54,7 @@ func (d *Direct) Publish(ctx context.Context, e domain.Event) error {
 				d.log.ErrorContext(ctx, "event delivery failed; dropped after retries", "eventId", e.EventID, "error", err.Error())
 				return
 			}
-			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+			_ = backoff.Sleep(ctx, backoff.FullJitter(i, 100*time.Millisecond, time.Second))
 		}
 	}()
 	return nil

@@ -105,7 +105,7 @@ func Unique(t testing.TB, prefix string) string {
 // FreeAddr returns a 127.0.0.1:port address that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	addr, err := freeAddr()
+	addr, err := LoopbackAddr()
 	if err != nil {
 		t.Fatalf("testenv: free address: %v", err)
 	}
@@ -126,7 +126,10 @@ func FreePort(t testing.TB) int {
 	return n
 }
 
-func freeAddr() (string, error) {
+// LoopbackAddr returns a 127.0.0.1 address with a port that was free a
+// moment ago, for servers a test starts that take an address rather than a
+// listener.
+func LoopbackAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

@@ -94,12 +94,19 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	return resp, nil
 }
 
-func (h *Handler) expiry(rc events.APIGatewayWebsocketProxyRequestContext) time.Time {
-	connected := time.UnixMilli(rc.ConnectedAt)
+// connectedAt is when API Gateway accepted the socket, which every event
+// carries; now for a hand-made event without it.
+func (h *Handler) connectedAt(rc events.APIGatewayWebsocketProxyRequestContext) time.Time {
 	if rc.ConnectedAt == 0 {
-		connected = h.now()
+		return h.now()
 	}
-	return connected.Add(h.ttl)
+	return time.UnixMilli(rc.ConnectedAt)
+}
+
+// expiry is the record's TTL: fixed by the connection's start, since API
+// Gateway cuts every socket after two hours whatever it does.
+func (h *Handler) expiry(rc events.APIGatewayWebsocketProxyRequestContext) time.Time {
+	return h.connectedAt(rc).Add(h.ttl)
 }
 
 func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, s *summary) events.APIGatewayProxyResponse {
@@ -112,11 +119,7 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	if err := wire.CheckRoom(room); err != nil {
 		return h.fail(ctx, err, s)
 	}
-	now := h.now()
-	connected := time.UnixMilli(rc.ConnectedAt)
-	if rc.ConnectedAt == 0 {
-		connected = now
-	}
+	connected := h.connectedAt(rc)
 	ua := rc.Identity.UserAgent
 	if ua == "" {
 		ua = header(req.Headers, "User-Agent")
@@ -124,11 +127,11 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	c := domain.Connection{
 		ID:          rc.ConnectionID,
 		ConnectedAt: connected,
-		LastSeenAt:  now,
+		LastSeenAt:  h.now(),
 		SourceIP:    rc.Identity.SourceIP,
 		UserAgent:   ua,
 		Rooms:       []string{room},
-		ExpiresAt:   h.expiry(rc),
+		ExpiresAt:   connected.Add(h.ttl),
 	}
 	if err := h.conns.Put(ctx, c); err != nil {
 		return h.fail(ctx, err, s)
