@@ -27,9 +27,9 @@ fi
 if [ -z "${PUSHGATE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then
 	export PUSHGATE_CHROMIUM="$(command -v chromium)"
 fi
-if [ ! -d internal/browsertest/node_modules/playwright-core ] ||
-	[ internal/browsertest/package-lock.json -nt internal/browsertest/node_modules/.package-lock.json ]; then
-	npm ci --prefix internal/browsertest --no-audit --no-fund --loglevel=error
+if [ ! -d internal/testkit/browsertest/node_modules/playwright-core ] ||
+	[ internal/testkit/browsertest/package-lock.json -nt internal/testkit/browsertest/node_modules/.package-lock.json ]; then
+	npm ci --prefix internal/testkit/browsertest --no-audit --no-fund --loglevel=error
 fi
 
 echo "== gofmt and go vet"

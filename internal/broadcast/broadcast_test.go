@@ -17,8 +17,8 @@ import (
 	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
-	"github.com/pushgate/pushgate/internal/memstore"
-	"github.com/pushgate/pushgate/internal/mgmtserver"
+	"github.com/pushgate/pushgate/internal/local/memstore"
+	"github.com/pushgate/pushgate/internal/local/mgmtserver"
 )
 
 // brokenListing fails the room listing after its first page.

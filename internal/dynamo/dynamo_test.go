@@ -17,8 +17,8 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/dynamo"
-	"github.com/pushgate/pushgate/internal/storetest"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/storetest"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }

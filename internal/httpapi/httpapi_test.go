@@ -21,7 +21,7 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/httpapi"
-	"github.com/pushgate/pushgate/internal/memstore"
+	"github.com/pushgate/pushgate/internal/local/memstore"
 	"github.com/pushgate/pushgate/internal/wire"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/local/mgmtserver"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
-	"github.com/pushgate/pushgate/internal/mgmtserver"
 )
 
 func testConfig() aws.Config {

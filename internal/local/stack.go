@@ -1,7 +1,7 @@
-// Package localstack runs the whole pushgate system in one process: the
+// Package local runs the whole pushgate system in one process: the
 // WebSocket API and the HTTP API emulated in front of the very handlers the
 // Lambdas run, wired the way template.yaml wires them.
-package localstack
+package local
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/domain"
-	"github.com/pushgate/pushgate/internal/samtemplate"
-	"github.com/pushgate/pushgate/internal/wsgateway"
+	"github.com/pushgate/pushgate/internal/local/samtemplate"
+	"github.com/pushgate/pushgate/internal/local/wsgateway"
 )
 
 // Defaults of the command's flags.
@@ -93,7 +93,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	tmpl, err := samtemplate.Load(o.TemplatePath)
 	if err != nil {
-		return nil, fmt.Errorf("localstack: %w", err)
+		return nil, fmt.Errorf("local: %w", err)
 	}
 	s := &Stack{opt: o, stage: "prod"}
 	if p, ok := tmpl.Parameters()["StageName"]; ok && p.HasDefault {
@@ -146,7 +146,7 @@ func listen(addr string, port int) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
-		return nil, fmt.Errorf("localstack: listen: %w", err)
+		return nil, fmt.Errorf("local: listen: %w", err)
 	}
 	return ln, nil
 }
@@ -177,7 +177,7 @@ func (s *Stack) ConnectionIDs() []string { return s.gateway.IDs() }
 func (s *Stack) Invoke(ctx context.Context, function string, event []byte) ([]byte, error) {
 	f, ok := s.functions[function]
 	if !ok {
-		return nil, fmt.Errorf("localstack: no function %q in the template (have %s)", function, strings.Join(s.FunctionNames(), ", "))
+		return nil, fmt.Errorf("local: no function %q in the template (have %s)", function, strings.Join(s.FunctionNames(), ", "))
 	}
 	return lambda.NewHandler(f.handler).Invoke(ctx, event)
 }
@@ -216,7 +216,7 @@ func awsConfig() aws.Config {
 	return aws.Config{
 		Region: Region,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "localstack"}, nil
+			return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "local"}, nil
 		}),
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/internal/localstack"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/local"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
 // Where the browser tests find their tools.
@@ -53,13 +53,13 @@ func TestBrowser(t *testing.T) {
 		testenv.Unavailable(t, "browsertest: playwright-core is not installed (run `npm ci --prefix internal/browsertest`): %v", err)
 	}
 
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &testenv.Buffer{}
 	ctx := t.Context()
-	stack, err := localstack.Start(ctx, localstack.Options{
+	stack, err := local.Start(ctx, local.Options{
 		HTTPPort:     -1,
 		WSPort:       -1,
 		TemplatePath: filepath.Join(root, "template.yaml"),
@@ -96,7 +96,7 @@ func TestBrowser(t *testing.T) {
 //	POST /kick[?room=R]  closes every open socket (or R's) through the
 //	                     Management API's DELETE; answers {"kicked": n}.
 //	GET /connections     {"ids": [...]}, the open sockets.
-func controlHandler(stack *localstack.Stack) http.Handler {
+func controlHandler(stack *local.Stack) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /kick", func(w http.ResponseWriter, r *http.Request) {
 		ids := stack.ConnectionIDs()
@@ -130,7 +130,7 @@ func controlHandler(stack *localstack.Stack) http.Handler {
 	return mux
 }
 
-func members(ctx context.Context, stack *localstack.Stack, room string) ([]string, error) {
+func members(ctx context.Context, stack *local.Stack, room string) ([]string, error) {
 	var ids []string
 	for page, err := range stack.Connections().Members(ctx, room) {
 		if err != nil {

@@ -26,9 +26,10 @@ import (
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/dynamo"
-	"github.com/pushgate/pushgate/internal/mgmtserver"
+	"github.com/pushgate/pushgate/internal/local/mgmtserver"
+	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/snspub"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 	"github.com/pushgate/pushgate/internal/wire"
 )
 
@@ -122,7 +123,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(mgmt.Close)
 	s.mgmtURL = mgmt.URL + "/" + sampleStage
 
-	receiver := httptest.NewServer(snspub.Receiver("", s.notes.add, slog.New(slog.DiscardHandler)))
+	receiver := httptest.NewServer(snslocal.Receiver("", s.notes.add, slog.New(slog.DiscardHandler)))
 	t.Cleanup(receiver.Close)
 	snsClient := sns.NewFromConfig(cfg)
 	topic, err := snsClient.CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(testenv.Unique(t, "topic"))})

@@ -1,4 +1,4 @@
-package localstack_test
+package local_test
 
 import (
 	"context"
@@ -25,9 +25,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/pushgate/pushgate/internal/domain"
-	"github.com/pushgate/pushgate/internal/localstack"
-	"github.com/pushgate/pushgate/internal/samtemplate"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/local"
+	"github.com/pushgate/pushgate/internal/local/samtemplate"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }
@@ -40,22 +40,22 @@ func repoRoot(t testing.TB) string {
 
 type mode struct {
 	name  string
-	setup func(t *testing.T, o *localstack.Options)
+	setup func(t *testing.T, o *local.Options)
 }
 
 var modes = []mode{
-	{"embedded", func(*testing.T, *localstack.Options) {}},
-	{"moto", func(t *testing.T, o *localstack.Options) {
+	{"embedded", func(*testing.T, *local.Options) {}},
+	{"moto", func(t *testing.T, o *local.Options) {
 		// A moto of its own: the stack's table and topic names are fixed.
 		ep := testenv.StartMoto(t)
 		o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep
 	}},
 }
 
-func start(t *testing.T, m mode, tweak func(*localstack.Options)) (*localstack.Stack, *testenv.Buffer) {
+func start(t *testing.T, m mode, tweak func(*local.Options)) (*local.Stack, *testenv.Buffer) {
 	t.Helper()
 	logs := &testenv.Buffer{}
-	o := localstack.Options{
+	o := local.Options{
 		HTTPPort: -1, WSPort: -1,
 		TemplatePath: filepath.Join(repoRoot(t), "template.yaml"),
 		WebDir:       filepath.Join(repoRoot(t), "web"),
@@ -67,7 +67,7 @@ func start(t *testing.T, m mode, tweak func(*localstack.Options)) (*localstack.S
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := localstack.Start(ctx, o)
+	s, err := local.Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ type client struct {
 	err  error
 }
 
-func dial(t *testing.T, s *localstack.Stack, room string) *client {
+func dial(t *testing.T, s *local.Stack, room string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -170,7 +170,7 @@ func (c *client) closed() websocket.StatusCode {
 	return 0
 }
 
-func put(t *testing.T, s *localstack.Stack, room, id, body string) int {
+func put(t *testing.T, s *local.Stack, room, id, body string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, s.HTTPURL()+"/rooms/"+room+"/items/"+id, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -251,7 +251,7 @@ func TestLocalStack(t *testing.T) {
 				}
 			})
 			t.Run("idle timeout closes 1001 and forgets the connection", func(t *testing.T) {
-				s, _ := start(t, m, func(o *localstack.Options) { o.IdleTimeout = 500 * time.Millisecond })
+				s, _ := start(t, m, func(o *local.Options) { o.IdleTimeout = 500 * time.Millisecond })
 				a := dial(t, s, "idle")
 				ids := s.ConnectionIDs()
 				if len(ids) != 1 {
@@ -452,7 +452,7 @@ func TestCloseSaysGoingAway(t *testing.T) {
 func TestStaleSubscriptionIsRemoved(t *testing.T) {
 	ep := testenv.StartMoto(t)
 	client := sns.NewFromConfig(testenv.AWSConfig(t, ep))
-	topic, err := client.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String(localstack.StackName + "-PushTopic")})
+	topic, err := client.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String(local.StackName + "-PushTopic")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestStaleSubscriptionIsRemoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := start(t, mode{"moto", func(t *testing.T, o *localstack.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
+	s, _ := start(t, mode{"moto", func(t *testing.T, o *local.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
 	subs, err := client.ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})
 	if err != nil {
 		t.Fatal(err)

@@ -15,12 +15,12 @@ import (
 	"testing"
 
 	"github.com/pushgate/pushgate/internal/config"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
 // The checks below hold template.yaml, the code and config.go to each other.
 
-const repoRoot = "../.."
+const repoRoot = "../../.."
 
 func loadRepoTemplate(t *testing.T) *Template {
 	t.Helper()

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/internal/config"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
 // Function is one deployable Lambda.

@@ -26,10 +26,11 @@ import (
 	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/httpapi"
+	"github.com/pushgate/pushgate/internal/local/mgmtserver"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
-	"github.com/pushgate/pushgate/internal/mgmtserver"
+	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/snspub"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 	"github.com/pushgate/pushgate/internal/wsapi"
 )
 
@@ -73,7 +74,7 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 	// notification to the broadcast handler, as Lambda's SNS trigger would.
 	bc := broadcast.New(conns, fan, log)
 	var delivered sync.WaitGroup
-	sub := httptest.NewServer(snspub.Receiver("arn:aws:sns:us-east-1:123456789012:test:sub", func(ctx context.Context, ev events.SNSEvent) error {
+	sub := httptest.NewServer(snslocal.Receiver("arn:aws:sns:us-east-1:123456789012:test:sub", func(ctx context.Context, ev events.SNSEvent) error {
 		defer delivered.Done()
 		return bc.Handle(ctx, ev)
 	}, log))

@@ -1,4 +1,4 @@
-package localstack
+package local
 
 import (
 	"context"
@@ -22,14 +22,15 @@ import (
 	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/httpapi"
-	"github.com/pushgate/pushgate/internal/httpgateway"
-	"github.com/pushgate/pushgate/internal/memstore"
+	"github.com/pushgate/pushgate/internal/local/httpgateway"
+	"github.com/pushgate/pushgate/internal/local/memstore"
+	"github.com/pushgate/pushgate/internal/local/mgmtserver"
+	"github.com/pushgate/pushgate/internal/local/samtemplate"
+	"github.com/pushgate/pushgate/internal/local/wsgateway"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
-	"github.com/pushgate/pushgate/internal/mgmtserver"
-	"github.com/pushgate/pushgate/internal/samtemplate"
+	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/snspub"
 	"github.com/pushgate/pushgate/internal/wsapi"
-	"github.com/pushgate/pushgate/internal/wsgateway"
 )
 
 // function is one template function wired to its handler.
@@ -58,17 +59,17 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 	defs := tmpl.Functions()
 	for _, name := range config.Functions() {
 		if _, ok := defs[name]; !ok {
-			return fmt.Errorf("localstack: the template has no %s", name)
+			return fmt.Errorf("local: the template has no %s", name)
 		}
 	}
 	for name := range defs {
 		if config.Required(name) == nil {
-			return fmt.Errorf("localstack: template function %s has no local wiring", name)
+			return fmt.Errorf("local: template function %s has no local wiring", name)
 		}
 	}
 	wsAPI, err := tmpl.WebSocket()
 	if err != nil {
-		return fmt.Errorf("localstack: %w", err)
+		return fmt.Errorf("local: %w", err)
 	}
 	apiID := "local" + domain.NewID()[:5]
 	values, err := s.values(ctx, tmpl, wsAPI.LogicalID, apiID)
@@ -81,7 +82,7 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 		for k, v := range def.Environment {
 			r, err := samtemplate.Resolve(v, values)
 			if err != nil {
-				return fmt.Errorf("localstack: %s: %s: %w", name, k, err)
+				return fmt.Errorf("local: %s: %s: %w", name, k, err)
 			}
 			fn.env[k] = r
 		}
@@ -91,7 +92,7 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 			fn.env[config.EnvManagementEndpoint] = s.ManagementURL()
 		}
 		if fn.cfg, err = config.Load(name, func(k string) string { return fn.env[k] }); err != nil {
-			return fmt.Errorf("localstack: %w", err)
+			return fmt.Errorf("local: %w", err)
 		}
 		s.functions[name] = fn
 	}
@@ -157,7 +158,7 @@ func (s *Stack) values(ctx context.Context, tmpl *samtemplate.Template, wsAPIID,
 		if t.TableName != "" {
 			name, err := samtemplate.Resolve(t.TableName, v)
 			if err != nil {
-				return nil, fmt.Errorf("localstack: table %s: %w", id, err)
+				return nil, fmt.Errorf("local: table %s: %w", id, err)
 			}
 			v[id] = name
 		}
@@ -167,7 +168,7 @@ func (s *Stack) values(ctx context.Context, tmpl *samtemplate.Template, wsAPIID,
 		if s.opt.SNSEndpoint != "" {
 			out, err := snsClient(s.opt.SNSEndpoint).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(StackName + "-" + id)})
 			if err != nil {
-				return nil, fmt.Errorf("localstack: create topic %s at %s: %w", id, s.opt.SNSEndpoint, err)
+				return nil, fmt.Errorf("local: create topic %s at %s: %w", id, s.opt.SNSEndpoint, err)
 			}
 			arn = aws.ToString(out.TopicArn)
 		}
@@ -191,10 +192,10 @@ func (s *Stack) stores(ctx context.Context) (func(*function) domain.ConnectionSt
 			}
 		}
 		if len(connTables) != 1 || len(itemTables) != 1 {
-			return nil, nil, fmt.Errorf("localstack: want one connections and one items table, the template gives %v and %v", connTables, itemTables)
+			return nil, nil, fmt.Errorf("local: want one connections and one items table, the template gives %v and %v", connTables, itemTables)
 		}
 		if err := dynamo.CreateTables(ctx, client, connTables[0], itemTables[0]); err != nil {
-			return nil, nil, fmt.Errorf("localstack: tables at %s: %w", ep, err)
+			return nil, nil, fmt.Errorf("local: tables at %s: %w", ep, err)
 		}
 		return func(fn *function) domain.ConnectionStore {
 				return dynamo.NewConnections(client, fn.cfg.ConnectionsTable)
@@ -223,11 +224,11 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 	for _, fn := range s.functions {
 		for _, topic := range fn.def.SNSTopics {
 			if fn.sns == nil {
-				return nil, fmt.Errorf("localstack: %s is subscribed to %s but takes no SNS events", fn.name, topic)
+				return nil, fmt.Errorf("local: %s is subscribed to %s but takes no SNS events", fn.name, topic)
 			}
 			arn, ok := values[topic]
 			if !ok {
-				return nil, fmt.Errorf("localstack: %s is subscribed to %s, which is no topic of the template", fn.name, topic)
+				return nil, fmt.Errorf("local: %s is subscribed to %s, which is no topic of the template", fn.name, topic)
 			}
 			subscribers[arn] = append(subscribers[arn], fn)
 		}
@@ -247,7 +248,7 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 					ReturnSubscriptionArn: true,
 				})
 				if err != nil {
-					return nil, fmt.Errorf("localstack: subscribe %s to %s: %w", fn.name, arn, err)
+					return nil, fmt.Errorf("local: subscribe %s to %s: %w", fn.name, arn, err)
 				}
 				s.unsubscribe = append(s.unsubscribe, func(ctx context.Context) error {
 					_, err := client.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: out.SubscriptionArn})
@@ -262,7 +263,7 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 	directs := map[string]fanoutPublisher{} // by topic ARN
 	for arn, fns := range subscribers {
 		for _, fn := range fns {
-			directs[arn] = append(directs[arn], snspub.NewDirect(arn, fn.sns, fn.log))
+			directs[arn] = append(directs[arn], snslocal.NewDirect(arn, fn.sns, fn.log))
 		}
 	}
 	s.waitSNS = func() {
@@ -275,7 +276,7 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 	return func(fn *function) (domain.Publisher, error) {
 		ds, ok := directs[fn.cfg.TopicARN]
 		if !ok {
-			return nil, fmt.Errorf("localstack: %s publishes to %s, which no function subscribes to", fn.name, fn.cfg.TopicARN)
+			return nil, fmt.Errorf("local: %s publishes to %s, which no function subscribes to", fn.name, fn.cfg.TopicARN)
 		}
 		return ds, nil
 	}, nil
@@ -289,7 +290,7 @@ func unsubscribeLocal(ctx context.Context, client *sns.Client, topicARN string) 
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("localstack: list subscriptions of %s: %w", topicARN, err)
+			return fmt.Errorf("local: list subscriptions of %s: %w", topicARN, err)
 		}
 		for _, sub := range page.Subscriptions {
 			endpoint := aws.ToString(sub.Endpoint)
@@ -297,7 +298,7 @@ func unsubscribeLocal(ctx context.Context, client *sns.Client, topicARN string) 
 				continue
 			}
 			if _, err := client.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: sub.SubscriptionArn}); err != nil {
-				return fmt.Errorf("localstack: remove stale subscription %s: %w", aws.ToString(sub.SubscriptionArn), err)
+				return fmt.Errorf("local: remove stale subscription %s: %w", aws.ToString(sub.SubscriptionArn), err)
 			}
 		}
 	}
@@ -320,7 +321,7 @@ func answers(ctx context.Context, endpoint string) bool {
 }
 
 // fanoutPublisher publishes to every subscription of a topic.
-type fanoutPublisher []*snspub.Direct
+type fanoutPublisher []*snslocal.Direct
 
 func (p fanoutPublisher) Publish(ctx context.Context, e domain.Event) error {
 	for _, d := range p {
@@ -338,7 +339,7 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 	for key, r := range wsAPI.Routes {
 		fn, ok := s.functions[r.Function]
 		if !ok || fn.ws == nil {
-			return fmt.Errorf("localstack: WebSocket route %s goes to %s, which takes no WebSocket events", key, r.Function)
+			return fmt.Errorf("local: WebSocket route %s goes to %s, which takes no WebSocket events", key, r.Function)
 		}
 		routes[key] = wsgateway.Route{Handler: fn.ws, TwoWay: r.RouteResponse}
 	}
@@ -353,7 +354,7 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 		Log:                      s.opt.Log.With("component", "websocket"),
 	})
 	if err != nil {
-		return fmt.Errorf("localstack: %w", err)
+		return fmt.Errorf("local: %w", err)
 	}
 	s.gateway = gw
 	wsMux := http.NewServeMux()
@@ -365,7 +366,7 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 	for _, fn := range s.functions {
 		for _, r := range fn.def.HTTPRoutes {
 			if fn.http == nil {
-				return fmt.Errorf("localstack: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, fn.name)
+				return fmt.Errorf("local: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, fn.name)
 			}
 			path := r.Path
 			if path == "$default" {
@@ -395,19 +396,19 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 	})
 	for _, fn := range s.functions {
 		if fn.sns != nil && s.opt.SNSEndpoint != "" {
-			httpMux.Handle("POST "+snsPath+fn.name, snspub.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
+			httpMux.Handle("POST "+snsPath+fn.name, snslocal.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
 		}
 	}
 	// The template's CorsConfiguration, so a page served elsewhere can use
 	// the local API as it would the deployed one.
 	cors, hasCORS, err := tmpl.ResolvedHTTPCORS(values)
 	if err != nil {
-		return fmt.Errorf("localstack: %w", err)
+		return fmt.Errorf("local: %w", err)
 	}
 	var httpCORS *httpgateway.CORS
 	if hasCORS {
 		if cors.AllowCredentials {
-			return fmt.Errorf("localstack: the HttpApi's CORS allows credentials, which the local HTTP gateway does not emulate")
+			return fmt.Errorf("local: the HttpApi's CORS allows credentials, which the local HTTP gateway does not emulate")
 		}
 		httpCORS = &httpgateway.CORS{
 			AllowOrigins:  cors.AllowOrigins,
@@ -425,7 +426,7 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 		Log:      s.opt.Log.With("component", "http"),
 	})
 	if err != nil {
-		return fmt.Errorf("localstack: %w", err)
+		return fmt.Errorf("local: %w", err)
 	}
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	return nil

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/pushgate/pushgate/internal/httpgateway"
+	"github.com/pushgate/pushgate/internal/local/httpgateway"
 )
 
 // recorder is a handler that keeps the event it got.

@@ -1,9 +1,9 @@
 // Unit tests of web/pushgate.js without a browser: a scripted fake WebSocket
 // and node:test's fake timers drive reconnects, backoff, pings and rotation.
-// Run: node --test internal/browsertest/pushgate.test.mjs
+// Run: node --test internal/testkit/browsertest/pushgate.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from '../../web/pushgate.js';
+import { connect } from '../../../web/pushgate.js';
 
 // fakeSockets returns a WebSocket constructor whose instances the test
 // opens, feeds and closes by hand, and the list of every instance made.

@@ -22,7 +22,7 @@ const WAIT = 8_000; // for one expected change on a page
 
 function need(name) {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set; run this through go test ./internal/browsertest`);
+  if (!v) throw new Error(`${name} is not set; run this through go test ./internal/testkit/browsertest`);
   return v;
 }
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/internal/domain"
-	"github.com/pushgate/pushgate/internal/memstore"
-	"github.com/pushgate/pushgate/internal/storetest"
+	"github.com/pushgate/pushgate/internal/local/memstore"
+	"github.com/pushgate/pushgate/internal/testkit/storetest"
 )
 
 func TestConnections(t *testing.T) {

@@ -26,9 +26,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/local/mgmtserver"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
-	"github.com/pushgate/pushgate/internal/mgmtserver"
-	"github.com/pushgate/pushgate/internal/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 	"github.com/pushgate/pushgate/internal/wire"
 )
 

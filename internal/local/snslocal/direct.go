@@ -1,4 +1,4 @@
-package snspub
+package snslocal
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/pushgate/pushgate/internal/backoff"
 	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/snspub"
 )
 
 // Direct is a Publisher without SNS: each event reaches deliver as the
@@ -36,8 +37,8 @@ func (d *Direct) Publish(ctx context.Context, e domain.Event) error {
 		return fmt.Errorf("snspub: encode event %s: %w", e.EventID, err)
 	}
 	ev := events.SNSEvent{Records: []events.SNSEventRecord{Record(d.topic, domain.NewID(), string(body), time.Now(), map[string]any{
-		AttrRoom: map[string]any{"Type": "String", "Value": e.Room},
-		AttrType: map[string]any{"Type": "String", "Value": e.Type},
+		snspub.AttrRoom: map[string]any{"Type": "String", "Value": e.Room},
+		snspub.AttrType: map[string]any{"Type": "String", "Value": e.Type},
 	})}}
 	// The write's request must not cancel the delivery it caused.
 	ctx = context.WithoutCancel(ctx)
