@@ -7,7 +7,8 @@
 // ws://<host>:3001/prod.
 import { connect } from './pushgate.js';
 
-const NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+// 1-128 of A-Z a-z 0-9 _ . : -, not . or .., but not the dot segments . and .., which URLs resolve away.
+const NAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:-]{1,128}$/;
 const LOG_LIMIT = 200;
 const params = new URLSearchParams(location.search);
 const room = params.get('room') || 'lobby';
@@ -52,7 +53,7 @@ async function main() {
   el.roomInput.value = room;
   document.title = `${room} — pushgate live board`;
   if (!NAME_RE.test(room)) {
-    setState('closed', 'invalid room name: use 1-128 of A-Z a-z 0-9 _ . : -');
+    setState('closed', 'invalid room name: use 1-128 of A-Z a-z 0-9 _ . : -, not . or ..');
     return;
   }
   const { api, ws } = await endpoints();
@@ -183,7 +184,7 @@ function wireForms(api) {
   el.roomForm.addEventListener('submit', (e) => {
     e.preventDefault();
     const next = el.roomInput.value.trim();
-    if (!NAME_RE.test(next)) return showError('room names are 1-128 of A-Z a-z 0-9 _ . : -');
+    if (!NAME_RE.test(next)) return showError('room names are 1-128 of A-Z a-z 0-9 _ . : -, not . or ..');
     const q = new URLSearchParams(location.search);
     q.set('room', next);
     location.search = q.toString();
@@ -192,7 +193,7 @@ function wireForms(api) {
   el.addForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     const id = el.newId.value.trim() || newID();
-    if (!NAME_RE.test(id)) return showError('ids are 1-128 of A-Z a-z 0-9 _ . : -');
+    if (!NAME_RE.test(id)) return showError('ids are 1-128 of A-Z a-z 0-9 _ . : -, not . or ..');
     clearError();
     try {
       // If-None-Match: * makes Add a create; an existing id is edited instead.

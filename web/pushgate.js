@@ -34,7 +34,7 @@
  *                       is at least once); default 1000, 0 disables.
  *   options.WebSocket   WebSocket constructor to use (tests); default globalThis.WebSocket.
  *
- * connect() throws a TypeError for an invalid room name (1-128 of A-Z a-z 0-9 _ . : -) or URL,
+ * connect() throws a TypeError for an invalid room name (1-128 of A-Z a-z 0-9 _ . : -, not . or ..) or URL,
  * since retrying could never succeed.
  *
  * client.state          "connecting" (first attempt) | "open" | "reconnecting" (waiting to retry or
@@ -77,7 +77,8 @@
 
 const OPEN = 1; // WebSocket.OPEN, constant so fake constructors need not define it
 const MAX_ROOMS = 20;
-const NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+// 1-128 of A-Z a-z 0-9 _ . : -, not . or .., but not the dot segments . and .., which URLs resolve away.
+const NAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:-]{1,128}$/;
 const DEFAULT_ROOM = 'lobby'; // what the server joins when the URL names no room
 
 const DEFAULTS = {
@@ -117,7 +118,7 @@ export class PushgateClient extends EventTarget {
     super();
     const o = { ...DEFAULTS, ...options, backoff: { ...BACKOFF, ...(options.backoff || {}) } };
     if (o.room != null && !NAME_RE.test(o.room)) {
-      throw new TypeError(`pushgate: invalid room ${JSON.stringify(o.room)}: use 1-128 of A-Z a-z 0-9 _ . : -`);
+      throw new TypeError(`pushgate: invalid room ${JSON.stringify(o.room)}: use 1-128 of A-Z a-z 0-9 _ . : -, not . or ..`);
     }
     this.#Socket = o.WebSocket || globalThis.WebSocket;
     if (typeof this.#Socket !== 'function') {

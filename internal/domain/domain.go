@@ -62,7 +62,9 @@ type Event struct {
 
 // ConnectionStore keeps connections and their room memberships.
 type ConnectionStore interface {
-	// Put stores c and a membership for each of c.Rooms, all or nothing.
+	// Put stores c and a membership for each of c.Rooms, all or nothing. A
+	// connection already stored under c.ID is replaced with all its
+	// memberships, so a replayed $connect leaves exactly c.Rooms.
 	Put(ctx context.Context, c Connection) error
 	// Get returns the connection or an error matching ErrNotFound.
 	Get(ctx context.Context, id string) (Connection, error)

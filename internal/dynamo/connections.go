@@ -175,21 +175,76 @@ func tooManyRooms(id string) error {
 		"connection %s is already in %d rooms", id, domain.MaxRooms)
 }
 
+// putAttempts bounds Put's retries when the record changes between the
+// read and the write (a join racing a replayed $connect).
+const putAttempts = 3
+
 // Put writes the connection and its memberships in one transaction, so a
 // connection is never listed in a room without its record or vice versa.
+// Memberships of a record it replaces that the new one does not name are
+// deleted in the same transaction; the write is conditional on the record
+// read first, so a join in between makes Put read again.
 func (st *Connections) Put(ctx context.Context, c domain.Connection) error {
 	c.Rooms = roomSet(c.Rooms)
 	if len(c.Rooms) > domain.MaxRooms {
 		return tooManyRooms(c.ID)
 	}
-	writes := []types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: connItem(c)}}}
+	for attempt := 1; ; attempt++ {
+		err := st.replace(ctx, c)
+		if err == nil || !transactionConditionFailed(err) || attempt == putAttempts {
+			if err != nil {
+				return fmt.Errorf("dynamo: put connection %s: %w", c.ID, err)
+			}
+			return nil
+		}
+	}
+}
+
+func (st *Connections) replace(ctx context.Context, c domain.Connection) error {
+	item, err := st.getRecord(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	put := &types.Put{TableName: &st.table, Item: connItem(c), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}
+	var old []string
+	if item == nil {
+		put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+	} else {
+		prev, err := decodeConn(item)
+		if err != nil {
+			return err
+		}
+		old = prev.Rooms
+		put.ConditionExpression, put.ExpressionAttributeValues = sameRooms(old)
+		put.ExpressionAttributeNames["#rooms"] = attrRooms
+	}
+	writes := []types.TransactWriteItem{{Put: put}}
 	for _, room := range c.Rooms {
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: memberItem(room, c.ID, c.ExpiresAt)}})
 	}
-	if _, err := st.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes}); err != nil {
-		return fmt.Errorf("dynamo: put connection %s: %w", c.ID, err)
+	for _, room := range old {
+		if !slices.Contains(c.Rooms, room) {
+			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: &st.table, Key: memberKey(room, c.ID)}})
+		}
 	}
-	return nil
+	_, err = st.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	return err
+}
+
+// sameRooms is a condition that the record still holds exactly rooms: a
+// string set of that size containing each of them.
+func sameRooms(rooms []string) (*string, map[string]types.AttributeValue) {
+	if len(rooms) == 0 {
+		return aws.String("attribute_exists(#pk) AND attribute_not_exists(#rooms)"), nil
+	}
+	values := map[string]types.AttributeValue{":n": n(int64(len(rooms)))}
+	cond := "attribute_exists(#pk) AND size(#rooms) = :n"
+	for i, room := range rooms {
+		key := fmt.Sprintf(":r%d", i)
+		values[key] = s(room)
+		cond += " AND contains(#rooms, " + key + ")"
+	}
+	return aws.String(cond), values
 }
 
 // Get reads the connection (strongly consistent: a Join right after

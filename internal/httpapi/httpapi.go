@@ -151,12 +151,12 @@ func (h *Handler) serve(ctx context.Context, req *request) events.APIGatewayV2HT
 	var ok bool
 	req.route, req.room, req.id, ok = resolve(req.APIGatewayV2HTTPRequest)
 	if !ok {
-		return errorResponse(req, domain.Errorf(http.StatusNotFound, domain.CodeNotFound, "no such resource"))
+		return errorResponse(req, domain.Errorf(http.StatusNotFound, domain.CodeNotFound, "no such route"))
 	}
 	allowed := h.allow[req.route]
 	if !slices.Contains(allowed, req.method) {
 		resp := errorResponse(req, domain.Errorf(http.StatusMethodNotAllowed, domain.CodeMethodNotAllowed,
-			"%s is not allowed here", req.method))
+			"%s is not allowed here", wire.Echo(req.method)))
 		// Allow names the resource's methods across the API, not just this
 		// function's: the read and write functions share the paths.
 		resp.Headers["Allow"] = strings.Join(apiMethods(req.route), ", ")
@@ -212,7 +212,10 @@ func resolvePath(ev events.APIGatewayV2HTTPRequest) (route, string, string, bool
 		p = strings.TrimPrefix(p, "/"+stage)
 	}
 	seg := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	// As in API Gateway's matching, {room} and {id} take no empty segment:
+	// /rooms//items/x is no item's path, so $default answers it 404.
 	switch {
+	case slices.Contains(seg, ""):
 	case len(seg) == 3 && seg[0] == "rooms" && seg[2] == "items":
 		return routeItems, seg[1], "", true
 	case len(seg) == 4 && seg[0] == "rooms" && seg[2] == "items":

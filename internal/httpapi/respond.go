@@ -19,8 +19,7 @@ func checkNames(req *request) error {
 		return err
 	}
 	if req.route == routeItem && !wire.ValidName(req.id) {
-		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidID,
-			"id must be 1-%d characters of A-Z a-z 0-9 _ . : -", wire.MaxNameLen)
+		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidID, "id must be %s", wire.NameRule)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,9 +25,9 @@ import (
 	"github.com/pushgate/pushgate/internal/local/memstore"
 	"github.com/pushgate/pushgate/internal/local/mgmtserver"
 	"github.com/pushgate/pushgate/internal/local/samtemplate"
+	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/local/wsgateway"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
-	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/snspub"
 	"github.com/pushgate/pushgate/internal/wsapi"
 )
@@ -368,35 +367,7 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 			if fn.http == nil {
 				return fmt.Errorf("local: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, fn.name)
 			}
-			path := r.Path
-			if path == "$default" {
-				path = "/{proxy+}"
-			}
-			httpRoutes = append(httpRoutes, httpgateway.Route{Method: r.Method, Path: path, Handler: fn.http})
-		}
-	}
-	httpMux := http.NewServeMux()
-	if s.opt.WebDir != "" {
-		httpMux.Handle("GET /", http.FileServer(http.Dir(s.opt.WebDir)))
-	}
-	httpMux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
-		// The host the browser reached, not the bind address: with -addr
-		// 0.0.0.0 the page may be opened from another machine.
-		host := r.Host
-		if h, _, err := net.SplitHostPort(r.Host); err == nil {
-			host = h
-		}
-		_, wsPort, _ := net.SplitHostPort(s.wsLn.Addr().String())
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(map[string]string{
-			"httpApi":   "http://" + r.Host,
-			"webSocket": "ws://" + net.JoinHostPort(host, wsPort) + "/" + s.stage,
-		})
-	})
-	for _, fn := range s.functions {
-		if fn.sns != nil && s.opt.SNSEndpoint != "" {
-			httpMux.Handle("POST "+snsPath+fn.name, snslocal.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
+			httpRoutes = append(httpRoutes, httpgateway.Route{Method: r.Method, Path: r.Path, Handler: fn.http})
 		}
 	}
 	// The template's CorsConfiguration, so a page served elsewhere can use
@@ -419,11 +390,11 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 		}
 	}
 	api, err := httpgateway.New(httpgateway.Config{
-		APIID:    "localhttp" + apiID[len(apiID)-1:],
-		Routes:   httpRoutes,
-		Fallback: httpMux,
-		CORS:     httpCORS,
-		Log:      s.opt.Log.With("component", "http"),
+		APIID:  "localhttp" + apiID[len(apiID)-1:],
+		Routes: httpRoutes,
+		Local:  s.localRoutes(),
+		CORS:   httpCORS,
+		Log:    s.opt.Log.With("component", "http"),
 	})
 	if err != nil {
 		return fmt.Errorf("local: %w", err)

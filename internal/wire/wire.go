@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pushgate/pushgate/internal/domain"
 )
@@ -21,6 +22,9 @@ const (
 	MaxFrameBytes = 32 * 1024
 	// MaxNameLen bounds room names and item ids.
 	MaxNameLen = 128
+	// MaxEcho bounds how much of a client's input an error message
+	// repeats, so an answer stays small whatever was sent.
+	MaxEcho = 32
 )
 
 // Client actions.
@@ -34,6 +38,7 @@ const (
 	ActionError       = "error"
 	ActionAck         = "ack"
 	ActionEvent       = "event"
+	ActionWhoami      = "whoami"
 	// TargetAll relays to every other connection in the sender's rooms.
 	TargetAll = "*"
 )
@@ -41,18 +46,36 @@ const (
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 
 // ValidName reports whether s can name a room or an item: 1 to 128 of
-// A-Z a-z 0-9 _ . : - — safe in URLs, DynamoDB keys and logs.
+// A-Z a-z 0-9 _ . : -, safe in URLs, DynamoDB keys and logs. "." and ".."
+// are refused: they are dot segments, which URLs resolve away (a GET of
+// /rooms/r/items/. is a GET of the list), so such an item could never be
+// addressed.
 func ValidName(s string) bool {
-	return len(s) > 0 && len(s) <= MaxNameLen && nameRE.MatchString(s)
+	return len(s) > 0 && len(s) <= MaxNameLen && s != "." && s != ".." && nameRE.MatchString(s)
 }
+
+// NameRule says what ValidName accepts, for error messages.
+const NameRule = "1-128 characters of A-Z a-z 0-9 _ . : -, and not . or .."
 
 // CheckRoom returns a client error if room is not a valid room name.
 func CheckRoom(room string) error {
 	if !ValidName(room) {
-		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidRoom,
-			"room must be 1-%d characters of A-Z a-z 0-9 _ . : -", MaxNameLen)
+		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidRoom, "room must be %s", NameRule)
 	}
 	return nil
+}
+
+// Echo quotes client input for an error message: at most MaxEcho bytes of
+// it, cut at a character boundary, with "…" when cut.
+func Echo(s string) string {
+	if len(s) <= MaxEcho {
+		return fmt.Sprintf("%q", s)
+	}
+	cut := MaxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q…", s[:cut])
 }
 
 // Frame is a client message. Fields not used by an action are ignored.
@@ -81,6 +104,12 @@ func ParseFrame(body []byte) (Frame, error) {
 		return Frame{}, domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodeTooLarge,
 			"message is %d bytes; the limit is %d", len(body), MaxMessageBytes)
 	}
+	// encoding/json lets invalid UTF-8 through in raw values, and a relay
+	// copies data byte for byte: one such frame would make every browser
+	// in the room drop its socket (a text frame must be UTF-8).
+	if !utf8.Valid(body) {
+		return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "message is not valid UTF-8")
+	}
 	// Unmarshal, unlike a Decoder, rejects anything after the value; the
 	// '{' check rejects null, which would decode into an empty struct.
 	var r raw
@@ -93,7 +122,7 @@ func ParseFrame(body []byte) (Frame, error) {
 		return Frame{}, err
 	}
 	switch f.Action {
-	case ActionPing:
+	case ActionPing, ActionWhoami:
 	case ActionSubscribe, ActionUnsubscribe:
 		if f.Room, err = str("room", r.Room, true); err != nil {
 			return Frame{}, err
@@ -120,7 +149,7 @@ func ParseFrame(body []byte) (Frame, error) {
 		f.Data = r.Data
 	default:
 		return Frame{}, domain.Errorf(http.StatusBadRequest, domain.CodeUnknownAction,
-			"unknown action %q; expected ping, subscribe, unsubscribe, update or delete", f.Action)
+			"unknown action %s; expected ping, whoami, subscribe, unsubscribe, update or delete", Echo(f.Action))
 	}
 	return f, nil
 }
@@ -156,6 +185,18 @@ func Ack(of, room string) []byte {
 		Of     string `json:"of"`
 		Room   string `json:"room"`
 	}{ActionAck, of, room})
+}
+
+// Whoami tells a connection its own id and rooms.
+func Whoami(connectionID string, rooms []string) []byte {
+	if rooms == nil {
+		rooms = []string{}
+	}
+	return mustJSON(struct {
+		Action       string   `json:"action"`
+		ConnectionID string   `json:"connectionId"`
+		Rooms        []string `json:"rooms"`
+	}{ActionWhoami, connectionID, rooms})
 }
 
 // ErrorFrame reports a rejected message to its sender.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/wire"
@@ -21,6 +22,9 @@ func TestParseFrameAccepts(t *testing.T) {
 		want wire.Frame
 	}{
 		{"ping", `{"action":"ping"}`, wire.Frame{Action: "ping"}},
+		{"whoami", `{"action":"whoami"}`, wire.Frame{Action: "whoami"}},
+		{"data with valid non-ASCII UTF-8", `{"action":"update","target":"*","data":"hé ☃ 😀"}`,
+			wire.Frame{Action: "update", Target: "*", Data: json.RawMessage(`"hé ☃ 😀"`)}},
 		{"ping ignores other fields", `{"action":"ping","room":5,"target":[],"number":"x"}`, wire.Frame{Action: "ping"}},
 		{"whitespace around the object", " \t\r\n{\"action\":\"ping\"}\n ", wire.Frame{Action: "ping"}},
 		{"subscribe", `{"action":"subscribe","room":"news.eu:1_a-B"}`, wire.Frame{Action: "subscribe", Room: "news.eu:1_a-B"}},
@@ -125,6 +129,14 @@ func TestParseFrameRejects(t *testing.T) {
 		{"update number an object", `{"action":"update","target":"*","number":{}}`, domain.CodeBadRequest, http.StatusBadRequest},
 		{"delete without target", `{"action":"delete"}`, domain.CodeBadRequest, http.StatusBadRequest},
 		{"delete target not a string", `{"action":"delete","target":1}`, domain.CodeBadRequest, http.StatusBadRequest},
+		{"invalid UTF-8 in relayed data", "{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xff\xfe\"}", domain.CodeInvalidJSON, http.StatusBadRequest},
+		{"invalid UTF-8 in a ping", "{\"action\":\"ping\",\"x\":\"\xc3\"}", domain.CodeInvalidJSON, http.StatusBadRequest},
+		{"invalid UTF-8 in a key", "{\"action\":\"ping\",\"\xff\":1}", domain.CodeInvalidJSON, http.StatusBadRequest},
+		{"invalid UTF-8 in the action", "{\"action\":\"pi\x80ng\"}", domain.CodeInvalidJSON, http.StatusBadRequest},
+		{"overlong encoding", "{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xc0\xaf\"}", domain.CodeInvalidJSON, http.StatusBadRequest},
+		{"encoded surrogate half", "{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xed\xa0\x80\"}", domain.CodeInvalidJSON, http.StatusBadRequest},
+		{"subscribe dot", `{"action":"subscribe","room":"."}`, domain.CodeInvalidRoom, http.StatusBadRequest},
+		{"subscribe dot dot", `{"action":"subscribe","room":".."}`, domain.CodeInvalidRoom, http.StatusBadRequest},
 		{"over MaxMessageBytes", tooLarge, domain.CodeTooLarge, http.StatusRequestEntityTooLarge},
 		{"over MaxMessageBytes and not JSON", strings.Repeat("x", wire.MaxMessageBytes+1), domain.CodeTooLarge, http.StatusRequestEntityTooLarge},
 	}
@@ -170,6 +182,11 @@ func TestValidName(t *testing.T) {
 		{"NUL", "a\x00", false},
 		{"non-ASCII letter", "café", false},
 		{"invalid UTF-8", "a\xff", false},
+		{"dot segment", ".", false},
+		{"dot-dot segment", "..", false},
+		{"three dots", "...", true},
+		{"leading dot", ".a", true},
+		{"trailing dots", "a..", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +205,35 @@ func TestValidName(t *testing.T) {
 				t.Fatalf("CheckRoom(%q) = %v, want a %s *domain.Error", tc.in, err, domain.CodeInvalidRoom)
 			}
 		})
+	}
+}
+
+// TestErrorMessagesEchoAShortPrefix: an error frame repeats at most
+// MaxEcho bytes of what the client sent, so it stays far below the
+// message limit whatever the input.
+func TestErrorMessagesEchoAShortPrefix(t *testing.T) {
+	long := strings.Repeat("<", 30000)
+	_, err := wire.ParseFrame([]byte(`{"action":"` + long + `"}`))
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.CodeUnknownAction {
+		t.Fatalf("ParseFrame = %v", err)
+	}
+	frame := wire.ErrorFrame(de.Code, de.Message)
+	if len(frame) > 512 || !json.Valid(frame) {
+		t.Fatalf("error frame is %d bytes: %.200s", len(frame), frame)
+	}
+	tests := []struct{ in, want string }{
+		{"dance", `"dance"`},
+		{strings.Repeat("a", wire.MaxEcho), `"` + strings.Repeat("a", wire.MaxEcho) + `"`},
+		{strings.Repeat("a", wire.MaxEcho+1), `"` + strings.Repeat("a", wire.MaxEcho) + `"…`},
+		// A two-byte character straddling the cut is left out whole.
+		{strings.Repeat("a", wire.MaxEcho-1) + "é", `"` + strings.Repeat("a", wire.MaxEcho-1) + `"…`},
+		{"a\xffb", `"a\xffb"`},
+	}
+	for _, tc := range tests {
+		if got := wire.Echo(tc.in); got != tc.want {
+			t.Errorf("Echo(%q) = %s, want %s", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -318,6 +364,8 @@ func TestServerFrames(t *testing.T) {
 		{"pong", wire.Pong(time.UnixMilli(1_700_000_000_123)), `{"action":"pong","time":1700000000123}`},
 		{"ack subscribe", wire.Ack(wire.ActionSubscribe, "lobby"), `{"action":"ack","of":"subscribe","room":"lobby"}`},
 		{"ack unsubscribe", wire.Ack(wire.ActionUnsubscribe, "r:1"), `{"action":"ack","of":"unsubscribe","room":"r:1"}`},
+		{"whoami", wire.Whoami("WcK2dcPZoAMCFwQ=", []string{"a", "lobby"}), `{"action":"whoami","connectionId":"WcK2dcPZoAMCFwQ=","rooms":["a","lobby"]}`},
+		{"whoami in no room", wire.Whoami("c", nil), `{"action":"whoami","connectionId":"c","rooms":[]}`},
 		{"error", wire.ErrorFrame(domain.CodeInvalidRoom, "bad room"), `{"action":"error","code":"invalid_room","message":"bad room"}`},
 		{"error message escaped", wire.ErrorFrame(domain.CodeUnknownAction, `unknown action "<x>"`),
 			`{"action":"error","code":"unknown_action","message":"unknown action \"\u003cx\u003e\""}`},
@@ -386,9 +434,12 @@ func FuzzParseFrame(f *testing.F) {
 					t.Fatalf("ParseFrame(%q) accepted number %s", body, fr.Number)
 				}
 			}
-		case wire.ActionPing:
+		case wire.ActionPing, wire.ActionWhoami:
 		default:
 			t.Fatalf("ParseFrame(%q) accepted action %q", body, fr.Action)
+		}
+		if !utf8.Valid(out) {
+			t.Fatalf("Relay of ParseFrame(%q) is not valid UTF-8: %q", body, out)
 		}
 	})
 }

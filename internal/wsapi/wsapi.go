@@ -185,6 +185,12 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 			return h.reply(ctx, stale(err), s)
 		}
 		return frame(wire.Pong(now))
+	case wire.ActionWhoami:
+		c, err := h.conns.Get(ctx, id)
+		if err != nil {
+			return h.reply(ctx, stale(err), s)
+		}
+		return frame(wire.Whoami(id, c.Rooms))
 	case wire.ActionSubscribe:
 		s.room = f.Room
 		if err := h.conns.Join(ctx, id, f.Room, h.expiry(rc)); err != nil {
@@ -228,7 +234,7 @@ func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.
 	target, err := h.conns.Get(ctx, f.Target)
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && !sharesRoom(sender.Rooms, target.Rooms)) {
 		return fanout.Result{}, domain.Errorf(http.StatusBadRequest, domain.CodeUnknownTarget,
-			"no connection %q in your rooms", f.Target)
+			"no connection %s in your rooms", wire.Echo(f.Target))
 	}
 	if err != nil {
 		return fanout.Result{}, err

@@ -122,6 +122,24 @@ func TestConnectStoresConnection(t *testing.T) {
 	}
 }
 
+// TestReplayedConnectIsIdempotent: a $connect replayed for an id that
+// already has a record leaves it in exactly the room it asks for.
+func TestReplayedConnectIsIdempotent(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "c1", "a")
+	f.send(t, "c1", `{"action":"subscribe","room":"b"}`)
+	f.connect(t, "c2", "a")
+	f.connect(t, "c1", "c")
+	c, _ := f.conns.Get(context.Background(), "c1")
+	if !slices.Equal(c.Rooms, []string{"c"}) {
+		t.Errorf("rooms after the replay = %v, want [c]", c.Rooms)
+	}
+	f.send(t, "c2", `{"action":"update","target":"*","number":1}`)
+	if got := f.rec.Frames("c1"); len(got) != 0 {
+		t.Errorf("a relay to room a still reached c1: %s", got)
+	}
+}
+
 func TestConnectRejects(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -209,6 +227,20 @@ func TestMessages(t *testing.T) {
 				t.Errorf("still in lobby: %v", c.Rooms)
 			}
 		}},
+		{name: "whoami", body: `{"action":"whoami"}`, action: "whoami", check: func(t *testing.T, f *fixture, m map[string]any) {
+			if m["connectionId"] != "c1" || !slices.Equal(toStrings(m["rooms"]), []string{"lobby"}) {
+				t.Errorf("whoami %v", m)
+			}
+		}},
+		{name: "invalid UTF-8 relay", body: "{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xff\xfe\"}", action: "error", code: domain.CodeInvalidJSON},
+		{name: "invalid UTF-8 ping", body: "{\"action\":\"ping\",\"x\":\"\xff\"}", action: "error", code: domain.CodeInvalidJSON},
+		{name: "invalid UTF-8 in a base64 frame", body: base64.StdEncoding.EncodeToString([]byte("{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xff\"}")), b64: true, action: "error", code: domain.CodeInvalidJSON},
+		{name: "long unknown target is echoed short", body: `{"action":"update","target":"` + strings.Repeat("<", 30000) + `"}`, action: "error", code: domain.CodeUnknownTarget,
+			check: func(t *testing.T, f *fixture, m map[string]any) {
+				if msg := m["message"].(string); len(msg) > 100 {
+					t.Errorf("message is %d bytes", len(msg))
+				}
+			}},
 		{name: "binary ping", body: base64.StdEncoding.EncodeToString([]byte(`{"action":"ping"}`)), b64: true, action: "pong"},
 		{name: "bad base64", body: "%%%", b64: true, action: "error", code: domain.CodeInvalidJSON},
 		{name: "not json", body: `hello`, action: "error", code: domain.CodeInvalidJSON},
@@ -250,9 +282,19 @@ func TestMessages(t *testing.T) {
 	}
 }
 
+func toStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
 func TestMessageFromPrunedConnectionAsksToReconnect(t *testing.T) {
 	f := newFixture(t)
-	for _, body := range []string{`{"action":"ping"}`, `{"action":"subscribe","room":"r"}`, `{"action":"update","target":"*"}`} {
+	for _, body := range []string{`{"action":"ping"}`, `{"action":"whoami"}`, `{"action":"subscribe","room":"r"}`, `{"action":"update","target":"*"}`} {
 		m := decode(t, f.send(t, "ghost", body).Body)
 		if m["action"] != "error" || m["code"] != domain.CodeNotFound || !strings.Contains(m["message"].(string), "reconnect") {
 			t.Errorf("%s: reply %v", body, m)

@@ -24,8 +24,12 @@ import (
 // Handler is an HTTP API Lambda's handler, as aws-lambda-go types it.
 type Handler func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
+// DefaultRoute is the path of the route that takes every request no other
+// route matches, as an HTTP API's $default route does.
+const DefaultRoute = "$default"
+
 // Route binds "METHOD /path/{param}" (method ANY matches every method) to
-// a handler.
+// a handler. Path DefaultRoute makes it the API's $default route.
 type Route struct {
 	Method  string
 	Path    string
@@ -45,11 +49,13 @@ type CORS struct {
 type Config struct {
 	APIID  string
 	Routes []Route
-	// Fallback serves requests no route matches (the local stack's static
-	// files); nil answers API Gateway's 404 {"message":"Not Found"}.
-	Fallback http.Handler
-	CORS     *CORS
-	Log      *slog.Logger
+	// Local returns the handler of a request that only the local stack
+	// serves (its pages, config.json), or nil. It is asked after the
+	// routes and before the $default route; with neither, the answer is
+	// API Gateway's 404 {"message":"Not Found"}.
+	Local func(r *http.Request) http.Handler
+	CORS  *CORS
+	Log   *slog.Logger
 }
 
 // MaxBodyBytes is API Gateway's HTTP API payload limit (10 MB).
@@ -59,6 +65,8 @@ const MaxBodyBytes = 10 << 20
 type Gateway struct {
 	cfg    Config
 	routes []route
+	// fallback is the $default route, nil without one.
+	fallback *route
 }
 
 type route struct {
@@ -76,10 +84,18 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg}
 	for _, r := range cfg.Routes {
+		r.Method = strings.ToUpper(r.Method)
+		if r.Path == DefaultRoute {
+			if r.Handler == nil || g.fallback != nil || (r.Method != "ANY" && r.Method != "") {
+				return nil, fmt.Errorf("httpgateway: the %s route: needs a handler, method ANY, and may be given once", DefaultRoute)
+			}
+			r.Method = "ANY"
+			g.fallback = &route{Route: r}
+			continue
+		}
 		if r.Handler == nil || !strings.HasPrefix(r.Path, "/") {
 			return nil, fmt.Errorf("httpgateway: route %s %s: needs a handler and a path starting with /", r.Method, r.Path)
 		}
-		r.Method = strings.ToUpper(r.Method)
 		g.routes = append(g.routes, route{Route: r, segments: strings.Split(strings.Trim(r.Path, "/"), "/")})
 	}
 	return g, nil
@@ -153,12 +169,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, params := g.match(r.Method, r.URL.EscapedPath())
 	if rt == nil {
-		if g.cfg.Fallback != nil {
-			g.cfg.Fallback.ServeHTTP(w, r)
+		if g.cfg.Local != nil {
+			if h := g.cfg.Local(r); h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		if rt = g.fallback; rt == nil {
+			writeMessage(w, http.StatusNotFound, "Not Found")
 			return
 		}
-		writeMessage(w, http.StatusNotFound, "Not Found")
-		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
@@ -186,6 +206,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) event(r *http.Request, rt *route, params map[string]string, body []byte, now time.Time) events.APIGatewayV2HTTPRequest {
 	routeKey := rt.Method + " " + rt.Path
+	if rt == g.fallback {
+		routeKey = DefaultRoute
+	}
 	headers := map[string]string{}
 	var cookies []string
 	for k, v := range r.Header {

@@ -195,11 +195,56 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-func TestFallback(t *testing.T) {
-	g, _ := httpgateway.New(httpgateway.Config{Fallback: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "static") })})
+// TestDefaultRouteAndLocal: the routes come first, then what only the
+// local stack serves, then the $default route, then API Gateway's 404.
+func TestDefaultRouteAndLocal(t *testing.T) {
+	item, fallback := &recorder{name: "item"}, &recorder{name: "default"}
+	local := func(r *http.Request) http.Handler {
+		if r.Method != http.MethodGet || r.URL.Path != "/index.html" {
+			return nil
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "static") })
+	}
+	routes := []httpgateway.Route{
+		{Method: "GET", Path: "/rooms/{room}/items/{id}", Handler: item.handle},
+		{Method: "ANY", Path: httpgateway.DefaultRoute, Handler: fallback.handle},
+	}
+	g, err := httpgateway.New(httpgateway.Config{Routes: routes, Local: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, path string
+		want         string
+	}{
+		{"GET", "/rooms/r/items/i", `{"by":"item"}`},
+		{"GET", "/index.html", "static"},
+		{"PUT", "/index.html", `{"by":"default"}`},
+		{"GET", "/nope", `{"by":"default"}`},
+		{"PUT", "/rooms//items/x", `{"by":"default"}`},
+		{"PUT", "/rooms/r/items/a/b", `{"by":"default"}`},
+	}
+	for _, tc := range tests {
+		fallback.got = nil
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Body.String() != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.method, tc.path, rec.Body, tc.want)
+		}
+		if tc.want == `{"by":"default"}` {
+			if ev := fallback.got; ev == nil || ev.RouteKey != "$default" || ev.RawPath != tc.path || len(ev.PathParameters) != 0 {
+				t.Errorf("%s %s: $default event %+v", tc.method, tc.path, ev)
+			}
+		}
+	}
+	if _, err := httpgateway.New(httpgateway.Config{Routes: append(routes, routes[1])}); err == nil {
+		t.Error("two $default routes accepted")
+	}
+	// Without a $default route nothing local matches: API Gateway's own 404.
+	g, _ = httpgateway.New(httpgateway.Config{Routes: routes[:1], Local: local})
 	rec := httptest.NewRecorder()
-	g.ServeHTTP(rec, httptest.NewRequest("GET", "/index.html", nil))
-	if rec.Body.String() != "static" {
-		t.Errorf("fallback not served: %s", rec.Body)
+	g.ServeHTTP(rec, httptest.NewRequest("PUT", "/rooms//items/x", nil))
+	if rec.Code != http.StatusNotFound || rec.Body.String() != `{"message":"Not Found"}` || rec.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("no route: %d %s %v", rec.Code, rec.Body, rec.Header())
 	}
 }

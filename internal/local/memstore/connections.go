@@ -64,7 +64,8 @@ func tooManyRooms(id string) error {
 		"connection %s is already in %d rooms", id, domain.MaxRooms)
 }
 
-// Put stores c and a membership for each of its rooms.
+// Put stores c and a membership for each of its rooms, replacing a
+// connection stored under the same id with all its memberships.
 func (s *Connections) Put(ctx context.Context, c domain.Connection) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -75,6 +76,11 @@ func (s *Connections) Put(ctx context.Context, c domain.Connection) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old, ok := s.conns[c.ID]; ok {
+		for _, room := range old.Rooms {
+			s.removeMember(room, c.ID)
+		}
+	}
 	s.conns[c.ID] = c
 	for _, room := range c.Rooms {
 		s.addMember(room, c.ID, c.ExpiresAt)

@@ -212,6 +212,7 @@ func TestRepoHTTPRoutes(t *testing.T) {
 	fns := loadRepoTemplate(t).Functions()
 	want := map[string][]HTTPRoute{
 		config.ItemsReadFunction: {
+			{Method: "ANY", Path: "$default"},
 			{Method: "ANY", Path: "/rooms/{room}/items"},
 			{Method: "GET", Path: "/rooms/{room}/items"},
 			{Method: "ANY", Path: "/rooms/{room}/items/{id}"},

@@ -91,6 +91,24 @@ func ConnectionStore(t *testing.T, newStore func(t *testing.T) domain.Connection
 			}
 			assertMembers(t, ctx, s, "a", "c1")
 		}},
+		{"a second put leaves the connection in exactly its rooms", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
+			// A replayed $connect: the memberships the connection gained
+			// since (a join), and rooms the new record does not name, go.
+			mustPut(t, ctx, s, conn("c1", "a", "b"))
+			must(t, s.Join(ctx, "c1", "c", expires))
+			mustPut(t, ctx, s, conn("c2", "a"))
+			mustPut(t, ctx, s, conn("c1", "b", "d"))
+			if got := mustGet(t, ctx, s, "c1"); !slices.Equal(got.Rooms, []string{"b", "d"}) {
+				t.Fatalf("rooms = %v, want [b d]", got.Rooms)
+			}
+			assertMembers(t, ctx, s, "a", "c2")
+			assertMembers(t, ctx, s, "b", "c1")
+			assertMembers(t, ctx, s, "c")
+			assertMembers(t, ctx, s, "d", "c1")
+			mustPut(t, ctx, s, conn("c1"))
+			assertMembers(t, ctx, s, "b")
+			assertMembers(t, ctx, s, "d")
+		}},
 		{"put past MaxRooms is refused whole", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
 			err := s.Put(ctx, conn("c1", roomNames(domain.MaxRooms+1)...))
 			assertCode(t, err, domain.CodeTooManyRooms)
