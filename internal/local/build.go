@@ -265,10 +265,10 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 			directs[arn] = append(directs[arn], snslocal.NewDirect(arn, fn.sns, fn.log))
 		}
 	}
-	s.waitSNS = func() {
+	s.closeSNS = func() {
 		for _, ds := range directs {
 			for _, d := range ds {
-				d.Wait()
+				d.Close()
 			}
 		}
 	}
@@ -350,6 +350,7 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 		Routes:                   routes,
 		IdleTimeout:              s.opt.IdleTimeout,
 		MaxLifetime:              s.opt.MaxLifetime,
+		SendQueueBytes:           s.opt.SendQueueBytes,
 		Log:                      s.opt.Log.With("component", "websocket"),
 	})
 	if err != nil {

@@ -53,7 +53,10 @@ type Options struct {
 	SNSEndpoint string
 	IdleTimeout time.Duration
 	MaxLifetime time.Duration
-	Log         *slog.Logger
+	// SendQueueBytes bounds what waits to be written to one socket (see
+	// wsgateway.Config); 0 takes wsgateway.DefaultSendQueueBytes.
+	SendQueueBytes int
+	Log            *slog.Logger
 }
 
 // Stack is a running local stack.
@@ -66,7 +69,7 @@ type Stack struct {
 	wsSrv     *http.Server
 	gateway   *wsgateway.Gateway
 	functions map[string]*function
-	waitSNS   func()
+	closeSNS  func()
 	// unsubscribe removes the stack's SNS subscriptions on Close.
 	unsubscribe []func(context.Context) error
 	conns       domain.ConnectionStore
@@ -199,8 +202,8 @@ func (s *Stack) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		errs := []error{s.gateway.Shutdown(ctx)}
 		errs = append(errs, s.httpSrv.Shutdown(ctx), s.wsSrv.Shutdown(ctx))
-		if s.waitSNS != nil {
-			s.waitSNS()
+		if s.closeSNS != nil {
+			s.closeSNS()
 		}
 		for _, u := range s.unsubscribe {
 			errs = append(errs, u(ctx))

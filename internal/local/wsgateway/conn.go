@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
@@ -42,6 +43,13 @@ type conn struct {
 	code    websocket.StatusCode
 	reason  string
 	closeCh chan struct{} // closed by the first requestClose
+
+	// The send queue: messages for the client, written by writeLoop.
+	qmu        sync.Mutex
+	queue      []message
+	queued     int           // bytes in queue
+	wake       chan struct{} // a message was queued (capacity 1)
+	writerDone chan struct{} // closed when writeLoop returns
 }
 
 // requestClose records why the connection ends and wakes serve to close it.
@@ -63,17 +71,110 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
+// dropping reports that the connection is closing because its client does
+// not read, so nothing more is written to it.
+func (c *conn) dropping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing && c.code == StatusSendQueueFull
+}
+
 func (c *conn) closeStatus() (websocket.StatusCode, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.code, c.reason
 }
 
-// write sends one message, split into frames of at most 32 KB. The caller's
-// cancellation is ignored: coder/websocket drops the whole connection when a
-// write's context ends, which a cancelled Management API request must not do.
-func (c *conn) write(ctx context.Context, typ websocket.MessageType, data []byte) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+// message is one message waiting to be written to the client.
+type message struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// enqueue queues one message for the client and returns at once, as API
+// Gateway accepts a post and deals with slow clients itself. Text that is
+// not UTF-8 goes as a binary frame: a browser fails the whole connection
+// on a text frame it cannot decode. A client whose queue would hold more
+// than limit bytes is not reading; it is closed with StatusSendQueueFull,
+// and enqueue reports false, as for a closing connection.
+func (c *conn) enqueue(typ websocket.MessageType, data []byte, limit int) bool {
+	if typ == websocket.MessageText && !utf8.Valid(data) {
+		typ = websocket.MessageBinary
+	}
+	c.qmu.Lock()
+	overflow := c.queued+len(data) > limit
+	if !overflow {
+		c.queue = append(c.queue, message{typ, data})
+		c.queued += len(data)
+	}
+	c.qmu.Unlock()
+	if overflow {
+		c.requestClose(StatusSendQueueFull, reasonSendQueueFull)
+		return false
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer is awake already
+	}
+	return !c.isClosing()
+}
+
+// next takes the oldest queued message.
+func (c *conn) next() (message, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) == 0 {
+		return message{}, false
+	}
+	m := c.queue[0]
+	c.queue[0] = message{}
+	c.queue = c.queue[1:]
+	c.queued -= len(m.data)
+	return m, true
+}
+
+// writeLoop writes queued messages in order until the connection closes.
+// A normal close lets it finish the queue first, so what was posted before
+// a DeleteConnection still arrives; a client that stopped reading gets
+// nothing more.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	for {
+		if m, ok := c.next(); ok {
+			if c.dropping() {
+				return
+			}
+			if err := c.write(m.typ, m.data); err != nil {
+				// A client that does not read for writeTimeout is as
+				// good as gone.
+				c.requestClose(StatusSendQueueFull, reasonSendQueueFull)
+				return
+			}
+			continue
+		}
+		select {
+		case <-c.wake:
+		case <-c.closeCh:
+			if _, ok := c.peek(); !ok {
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) peek() (message, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) == 0 {
+		return message{}, false
+	}
+	return c.queue[0], true
+}
+
+// write sends one message, split into frames of at most 32 KB, within
+// writeTimeout.
+func (c *conn) write(typ websocket.MessageType, data []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	if err := c.writeFrames(ctx, typ, data); err != nil {
 		return fmt.Errorf("wsgateway: write to %s: %w", c.id, err)
@@ -106,6 +207,10 @@ func (c *conn) writeFrames(ctx context.Context, typ websocket.MessageType, data 
 // message size quota; API Gateway closes those with 1009.
 var errTooBig = errors.New("wsgateway: message or frame too big")
 
+// errBinary ends a connection whose client sent a binary message: API
+// Gateway rejects binary frames and closes with 1003.
+var errBinary = errors.New("wsgateway: binary frame")
+
 // readLoop reads client messages and dispatches each before reading the
 // next, until the connection fails or closes.
 func (g *Gateway) readLoop(c *conn) error {
@@ -116,10 +221,13 @@ func (g *Gateway) readLoop(c *conn) error {
 		if err != nil {
 			return err
 		}
+		if typ != websocket.MessageText {
+			return errBinary
+		}
 		now := time.Now().UnixNano()
 		c.lastClient.Store(now)
 		c.lastTraffic.Store(now)
-		g.dispatch(c, typ, body)
+		g.dispatch(c, body)
 	}
 }
 
@@ -155,7 +263,7 @@ func (c *conn) readMessage(body *bytes.Buffer, chunk []byte) (websocket.MessageT
 
 // dispatch routes one message, invokes its handler and sends the client
 // what API Gateway would: the route response, or an error frame.
-func (g *Gateway) dispatch(c *conn, typ websocket.MessageType, data []byte) {
+func (g *Gateway) dispatch(c *conn, data []byte) {
 	key := g.selectRoute(data)
 	rc := g.requestContext(c, key, eventMessage, time.Now())
 	rc.MessageID = newID()
@@ -165,12 +273,7 @@ func (g *Gateway) dispatch(c *conn, typ websocket.MessageType, data []byte) {
 		g.reply(c, websocket.MessageText, gatewayError("Forbidden", c.id, rc.RequestID))
 		return
 	}
-	req := events.APIGatewayWebsocketProxyRequest{RequestContext: rc}
-	if typ == websocket.MessageBinary {
-		req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString(data), true
-	} else {
-		req.Body = string(data)
-	}
+	req := events.APIGatewayWebsocketProxyRequest{RequestContext: rc, Body: string(data)}
 	start := time.Now()
 	resp, err := invoke(c.ctx, route.Handler, req)
 	elapsed := time.Since(start)
@@ -200,10 +303,10 @@ func (g *Gateway) dispatch(c *conn, typ websocket.MessageType, data []byte) {
 	}
 }
 
-// reply sends the client a frame on behalf of the gateway; a failure means
-// the connection is going, which the reader finds out for itself.
+// reply queues a frame for the client on behalf of the gateway; a client
+// too slow to take it is closed by enqueue.
 func (g *Gateway) reply(c *conn, typ websocket.MessageType, data []byte) {
-	if err := c.write(c.ctx, typ, data); err != nil {
-		g.log.Debug("websocket reply not sent", "connectionId", c.id, "error", err.Error())
+	if !c.enqueue(typ, data, g.sendQueueBytes) {
+		g.log.Debug("websocket reply not sent", "connectionId", c.id)
 	}
 }

@@ -34,6 +34,22 @@ const (
 const (
 	DefaultIdleTimeout = 10 * time.Minute
 	DefaultMaxLifetime = 2 * time.Hour
+	// DefaultSendQueueBytes is how much may wait to be written to one
+	// client before it counts as not reading.
+	DefaultSendQueueBytes = 4 << 20
+)
+
+// Close codes the gateway sends besides API Gateway's 1000, 1001 and 1009.
+const (
+	// StatusSendQueueFull closes a client that does not read what is sent
+	// to it (1013, "try again later"): its send queue overflowed, or one
+	// message took writeTimeout to write.
+	StatusSendQueueFull = websocket.StatusTryAgainLater
+	reasonSendQueueFull = "Client is not reading"
+	// StatusBinaryFrame closes a client that sent a binary frame, which API
+	// Gateway does not accept (1003, "unsupported data").
+	StatusBinaryFrame = websocket.StatusUnsupportedData
+	reasonBinaryFrame = "Binary frames are not supported"
 )
 
 const (
@@ -78,6 +94,10 @@ type Config struct {
 	// MaxLifetime closes (1001) any connection that old, active or not;
 	// 0 means DefaultMaxLifetime.
 	MaxLifetime time.Duration
+	// SendQueueBytes bounds what waits to be written to one client; a
+	// client past it is closed with StatusSendQueueFull. 0 means
+	// DefaultSendQueueBytes.
+	SendQueueBytes int
 	// Log receives one JSON line per route invocation; default slog.Default().
 	Log *slog.Logger
 }
@@ -94,7 +114,9 @@ type Gateway struct {
 	routes      map[string]Route
 	idleTimeout time.Duration
 	maxLifetime time.Duration
-	log         *slog.Logger
+	// sendQueueBytes bounds each connection's send queue.
+	sendQueueBytes int
+	log            *slog.Logger
 
 	mu           sync.Mutex
 	conns        map[string]*conn
@@ -119,23 +141,24 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("wsgateway: route %q needs a key and a handler", key)
 		}
 	}
-	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 {
-		return nil, errors.New("wsgateway: negative IdleTimeout or MaxLifetime")
+	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.SendQueueBytes < 0 {
+		return nil, errors.New("wsgateway: negative IdleTimeout, MaxLifetime or SendQueueBytes")
 	}
 	path, err := parseSelection(cfg.RouteSelectionExpression)
 	if err != nil {
 		return nil, err
 	}
 	g := &Gateway{
-		apiID:       cfg.APIID,
-		stage:       cfg.Stage,
-		domainName:  cfg.DomainName,
-		selectPath:  path,
-		routes:      maps.Clone(cfg.Routes),
-		idleTimeout: cfg.IdleTimeout,
-		maxLifetime: cfg.MaxLifetime,
-		log:         cfg.Log,
-		conns:       map[string]*conn{},
+		apiID:          cfg.APIID,
+		stage:          cfg.Stage,
+		domainName:     cfg.DomainName,
+		selectPath:     path,
+		routes:         maps.Clone(cfg.Routes),
+		idleTimeout:    cfg.IdleTimeout,
+		maxLifetime:    cfg.MaxLifetime,
+		sendQueueBytes: cfg.SendQueueBytes,
+		log:            cfg.Log,
+		conns:          map[string]*conn{},
 	}
 	if g.apiID == "" {
 		g.apiID = newAPIID()
@@ -145,6 +168,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.maxLifetime == 0 {
 		g.maxLifetime = DefaultMaxLifetime
+	}
+	if g.sendQueueBytes == 0 {
+		g.sendQueueBytes = DefaultSendQueueBytes
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -241,6 +267,8 @@ func (g *Gateway) newConn(r *http.Request) *conn {
 		ctx:         context.WithoutCancel(r.Context()),
 		ready:       make(chan struct{}),
 		closeCh:     make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		writerDone:  make(chan struct{}),
 	}
 	c.lastClient.Store(now.UnixNano())
 	c.lastTraffic.Store(now.UnixNano())
@@ -304,6 +332,7 @@ func (g *Gateway) register(c *conn) {
 func (g *Gateway) serve(c *conn) {
 	readDone := make(chan error, 1)
 	go func() { readDone <- g.readLoop(c) }()
+	go c.writeLoop()
 
 	idle := time.NewTimer(g.idleTimeout)
 	defer idle.Stop()
@@ -326,28 +355,60 @@ wait:
 			c.requestClose(websocket.StatusGoingAway, describe(websocket.StatusGoingAway))
 		case <-c.closeCh:
 			code, reason := c.closeStatus()
-			// Close writes the close frame and waits (at most a few
-			// seconds) for the client's; the reader sees it arrive.
-			_ = c.ws.Close(code, reason)
+			if code == StatusSendQueueFull {
+				closeUnread(c, code, reason)
+			} else {
+				// What was queued before the close goes first; the
+				// writer gives up on a client that stops reading.
+				<-c.writerDone
+				// Close writes the close frame and waits (at most a few
+				// seconds) for the client's; the reader sees it arrive.
+				_ = c.ws.Close(code, reason)
+			}
 			readErr = <-readDone
 			break wait
 		}
 	}
 
-	if errors.Is(readErr, errTooBig) {
+	switch {
+	case errors.Is(readErr, errTooBig):
 		g.log.Warn("websocket client broke a size quota", "connectionId", c.id, "error", readErr.Error())
 		c.requestClose(websocket.StatusMessageTooBig, describe(websocket.StatusMessageTooBig))
 		code, reason := c.closeStatus()
 		_ = c.ws.Close(code, reason)
-	} else {
+	case errors.Is(readErr, errBinary):
+		g.log.Warn("websocket client sent a binary frame", "connectionId", c.id)
+		c.requestClose(StatusBinaryFrame, reasonBinaryFrame)
+		code, reason := c.closeStatus()
+		_ = c.ws.Close(code, reason)
+	default:
 		// A no-op when the gateway closed first: its code is what counts.
 		code, reason := closeCause(readErr)
 		c.requestClose(code, reason)
 	}
 	_ = c.ws.CloseNow()
+	<-c.writerDone
 	code, reason := c.closeStatus()
 	g.disconnect(c, int(code), reason)
 	g.forget(c)
+}
+
+// closeUnread closes a connection whose client does not read: its close
+// frame may never leave, so the TCP connection is cut after a moment
+// (coder/websocket's Close would wait up to ten seconds, and CloseNow
+// waits for a Close under way).
+func closeUnread(c *conn, code websocket.StatusCode, reason string) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.ws.Close(code, reason)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		_ = c.frames.Conn.Close()
+		<-done
+	}
 }
 
 func (g *Gateway) forget(c *conn) {
@@ -428,24 +489,21 @@ func invoke(ctx context.Context, h Handler, req events.APIGatewayWebsocketProxyR
 	return resp, nil
 }
 
-// Send writes data to the connection as one text message (in 32 KB frames,
-// as API Gateway splits PostToConnection data). It reports false for a
-// connection that is unknown, closing, or whose write failed.
-func (g *Gateway) Send(ctx context.Context, id string, data []byte) bool {
+// Send queues data for the connection as one message (in 32 KB frames, as
+// API Gateway splits PostToConnection data): a text message, or a binary
+// one when data is not UTF-8. It returns once the data is queued, and
+// reports false for a connection that is unknown, closing, or too slow to
+// take it (see Config.SendQueueBytes).
+func (g *Gateway) Send(_ context.Context, id string, data []byte) bool {
 	c := g.lookup(id)
 	if c == nil {
 		return false
 	}
-	select {
-	case <-c.ready:
-	case <-ctx.Done():
-		return false
-	}
-	if c.ws == nil { // the handshake failed
-		return false
-	}
-	if err := c.write(ctx, websocket.MessageText, data); err != nil {
-		g.log.Warn("websocket send failed", "connectionId", id, "error", err.Error())
+	if !c.enqueue(websocket.MessageText, data, g.sendQueueBytes) {
+		if code, _ := c.closeStatus(); code == StatusSendQueueFull {
+			g.log.Warn("websocket client is not reading; closing it", "connectionId", id,
+				"close_code", int(StatusSendQueueFull), "queue_limit_bytes", g.sendQueueBytes)
+		}
 		return false
 	}
 	return true

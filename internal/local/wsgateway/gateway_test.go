@@ -3,7 +3,6 @@ package wsgateway
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -575,18 +575,99 @@ func TestHandlerFailureSendsInternalServerError(t *testing.T) {
 	}
 }
 
-func TestBinaryFrameIsBase64(t *testing.T) {
+// TestBinaryFrameCloses1003: API Gateway rejects a client's binary frame
+// and disconnects it with 1003; the handler never sees the message.
+func TestBinaryFrameCloses1003(t *testing.T) {
 	h := newHarness(t, Config{}, nil)
 	c, _ := h.dial("")
-	payload := []byte{0, 1, 2, 0xff, '{'}
-	send(t, c, websocket.MessageBinary, payload)
-	e := h.next(RouteDefault)
-	if !e.IsBase64Encoded || e.Body != base64.StdEncoding.EncodeToString(payload) {
-		t.Errorf("body %q, isBase64Encoded %v", e.Body, e.IsBase64Encoded)
+	send(t, c, websocket.MessageBinary, []byte(`{"action":"update","target":"*","data":"`+"\xff\xfe"+`"}`))
+	expectClose(t, c, websocket.StatusUnsupportedData)
+	e := h.next(RouteDisconnect)
+	if code, reason := disconnectCode(e); code != 1003 || reason != "Binary frames are not supported" {
+		t.Errorf("$disconnect %d %q", code, reason)
 	}
-	if typ, got := read(t, c); typ != websocket.MessageText || got != `{"route":"$default","bytes":8}` {
-		t.Errorf("reply %v %q", typ, got)
+}
+
+// TestPostOfInvalidUTF8IsBinary: data that is not UTF-8 never goes out in a
+// text frame, which a browser would fail the connection over.
+func TestPostOfInvalidUTF8IsBinary(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	c, conn := h.dial("")
+	id := conn.RequestContext.ConnectionID
+	for _, data := range [][]byte{[]byte("\xff\xfe"), []byte(`{"ok":"caf\u00e9 ☃"}`)} {
+		if !h.g.Send(context.Background(), id, data) {
+			t.Fatal("send failed")
+		}
+		typ, got := read(t, c)
+		want := websocket.MessageText
+		if !utf8.Valid(data) {
+			want = websocket.MessageBinary
+		}
+		if typ != want || got != string(data) {
+			t.Errorf("sent %q: got %v %q, want %v", data, typ, got, want)
+		}
 	}
+}
+
+// TestClientThatDoesNotReadIsClosed: posts to a client that reads nothing
+// return at once while its queue fills; then it is closed with 1013 and
+// every further post is 410. Nothing waits for the client.
+func TestClientThatDoesNotReadIsClosed(t *testing.T) {
+	h := newHarness(t, Config{SendQueueBytes: 256 << 10}, nil)
+	_, conn := h.dial("") // never read
+	id := conn.RequestContext.ConnectionID
+	data := []byte(`{"pad":"` + strings.Repeat("x", 32<<10) + `"}`)
+	const bound = 2000 // 64 MB: far past any socket buffer
+	refusedAt, slowest := -1, time.Duration(0)
+	for i := range bound {
+		start := time.Now()
+		ok := h.g.Send(context.Background(), id, data)
+		slowest = max(slowest, time.Since(start))
+		if !ok {
+			refusedAt = i
+			break
+		}
+		// Paced like posts over HTTP, so the queue overflows because the
+		// client reads nothing, not because a burst outran the writer.
+		time.Sleep(time.Millisecond)
+	}
+	if refusedAt < 0 {
+		t.Fatalf("%d posts of %d bytes to a client that reads nothing were all accepted", bound, len(data))
+	}
+	if slowest > time.Second {
+		t.Errorf("a post took %v: posts must not wait for the client", slowest)
+	}
+	if h.g.Send(context.Background(), id, []byte(`{}`)) {
+		t.Error("a post after the overflow was accepted")
+	}
+	if code, reason := disconnectCode(h.next(RouteDisconnect)); code != 1013 || reason != "Client is not reading" {
+		t.Errorf("$disconnect %d %q", code, reason)
+	}
+	t.Logf("refused after %d posts (%d bytes)", refusedAt, refusedAt*len(data))
+}
+
+// TestQueuedPostsArriveBeforeADelete: DeleteConnection closes after what
+// was posted before it has been written.
+func TestQueuedPostsArriveBeforeADelete(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	c, conn := h.dial("")
+	c.SetReadLimit(wire.MaxMessageBytes)
+	id := conn.RequestContext.ConnectionID
+	for i := range 20 {
+		if !h.g.Send(context.Background(), id, fmt.Appendf(nil, `{"i":%d,"pad":"%s"}`, i, strings.Repeat("p", 40000))) {
+			t.Fatalf("send %d failed", i)
+		}
+	}
+	if !h.g.Close(id) {
+		t.Fatal("close failed")
+	}
+	for i := range 20 {
+		_, got := read(t, c)
+		if !strings.HasPrefix(got, fmt.Sprintf(`{"i":%d,`, i)) {
+			t.Fatalf("message %d: %.20q", i, got)
+		}
+	}
+	expectClose(t, c, websocket.StatusNormalClosure)
 }
 
 // writeFrames sends one message as frames of the given sizes (each Write on
