@@ -193,13 +193,14 @@ func (s *Stack) stores(ctx context.Context) (func(*function) domain.ConnectionSt
 		if len(connTables) != 1 || len(itemTables) != 1 {
 			return nil, nil, fmt.Errorf("local: want one connections and one items table, the template gives %v and %v", connTables, itemTables)
 		}
-		if err := dynamo.CreateTables(ctx, client, connTables[0], itemTables[0]); err != nil {
+		tables := &healingTables{api: client, endpoint: ep, conns: connTables[0], items: itemTables[0], log: s.opt.Log}
+		if err := tables.create(ctx); err != nil {
 			return nil, nil, fmt.Errorf("local: tables at %s: %w", ep, err)
 		}
 		return func(fn *function) domain.ConnectionStore {
-				return dynamo.NewConnections(client, fn.cfg.ConnectionsTable)
+				return dynamo.NewConnections(tables, fn.cfg.ConnectionsTable)
 			},
-			func(fn *function) domain.ItemStore { return dynamo.NewItems(client, fn.cfg.ItemsTable) }, nil
+			func(fn *function) domain.ItemStore { return dynamo.NewItems(tables, fn.cfg.ItemsTable) }, nil
 	}
 	connStores := map[string]*memstore.Connections{}
 	itemStores := map[string]*memstore.Items{}
@@ -234,29 +235,29 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 	}
 	if ep := s.opt.SNSEndpoint; ep != "" {
 		client := snsClient(ep)
+		links := map[string]*topicLink{}
 		for arn, fns := range subscribers {
 			// A stack that did not close cleanly left its subscription;
 			// SNS on moto fails every publish to a dead endpoint.
 			if err := unsubscribeLocal(ctx, client, arn); err != nil {
 				return nil, err
 			}
+			link := &topicLink{client: client, arn: arn, log: s.opt.Log}
 			for _, fn := range fns {
-				endpoint := s.HTTPURL() + snsPath + fn.name
-				out, err := client.Subscribe(ctx, &sns.SubscribeInput{
-					TopicArn: aws.String(arn), Protocol: aws.String("http"), Endpoint: aws.String(endpoint),
-					ReturnSubscriptionArn: true,
-				})
-				if err != nil {
-					return nil, fmt.Errorf("local: subscribe %s to %s: %w", fn.name, arn, err)
-				}
-				s.unsubscribe = append(s.unsubscribe, func(ctx context.Context) error {
-					_, err := client.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: out.SubscriptionArn})
-					return err
-				})
+				link.endpoints = append(link.endpoints, s.HTTPURL()+snsPath+fn.name)
 			}
+			if err := link.subscribe(ctx); err != nil {
+				return nil, fmt.Errorf("local: %w", err)
+			}
+			s.unsubscribe = append(s.unsubscribe, link.unsubscribe)
+			links[arn] = link
 		}
 		return func(fn *function) (domain.Publisher, error) {
-			return snspub.New(client, fn.cfg.TopicARN), nil
+			link, ok := links[fn.cfg.TopicARN]
+			if !ok {
+				return nil, fmt.Errorf("local: %s publishes to %s, which no function subscribes to", fn.name, fn.cfg.TopicARN)
+			}
+			return snspub.New(link, fn.cfg.TopicARN), nil
 		}, nil
 	}
 	directs := map[string]fanoutPublisher{} // by topic ARN

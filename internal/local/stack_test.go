@@ -498,6 +498,44 @@ func TestStaleSubscriptionIsRemoved(t *testing.T) {
 	}
 }
 
+// TestExternalStoreThatLostItsTables: moto restarted under a running
+// stack (here: reset) comes back empty. The stack recreates its tables,
+// topic and subscription and keeps serving; an open socket, whose record
+// went with the tables, is told not_found so its client reconnects.
+func TestExternalStoreThatLostItsTables(t *testing.T) {
+	ep := testenv.StartMoto(t)
+	s, logs := start(t, mode{"moto", func(t *testing.T, o *local.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
+	a := dial(t, s, "r")
+	if code := put(t, s, "r", "before", `{}`); code != http.StatusCreated {
+		t.Fatalf("PUT = %d", code)
+	}
+	a.next()
+	resp, err := http.Post(ep+"/moto-api/reset", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	for _, msg := range []string{`{"action":"ping"}`, `{"action":"whoami"}`, `{"action":"update","target":"*"}`} {
+		a.send(msg)
+		if f := a.next(); f["action"] != "error" || f["code"] != domain.CodeNotFound {
+			t.Errorf("%s after the reset: %v, want not_found", msg, f)
+		}
+	}
+	b := dial(t, s, "r")
+	if code := put(t, s, "r", "after", `{"n":1}`); code != http.StatusCreated {
+		t.Fatalf("PUT after the reset = %d", code)
+	}
+	if f := b.next(); f["id"] != "after" {
+		t.Errorf("frame %v", f)
+	}
+	for _, want := range []string{"had lost the stack's tables", "had lost the stack's topic"} {
+		if n := strings.Count(logs.String(), want); n != 1 {
+			t.Errorf("%d log lines say %q, want 1", n, want)
+		}
+	}
+}
+
 func TestConfigJSONUsesTheRequestHost(t *testing.T) {
 	s, _ := start(t, modes[0], nil)
 	req, _ := http.NewRequest(http.MethodGet, s.HTTPURL()+"/config.json", nil)
