@@ -7,7 +7,7 @@
 // ws://<host>:3001/prod.
 import { connect } from './pushgate.js';
 
-// 1-128 of A-Z a-z 0-9 _ . : -, not . or .., but not the dot segments . and .., which URLs resolve away.
+// 1-128 of A-Z a-z 0-9 _ . : -, but not the dot segments . and .., which URLs resolve away.
 const NAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:-]{1,128}$/;
 const LOG_LIMIT = 200;
 const params = new URLSearchParams(location.search);
@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 const el = {
   state: $('conn-state'),
   detail: $('conn-detail'),
+  connID: $('conn-id'),
   roomName: $('room-name'),
   roomForm: $('room-form'),
   roomInput: $('room-input'),
@@ -43,7 +44,7 @@ const rows = new Map(); // id → <li>
 const reload = { generation: 0, touched: null };
 
 // For tests and the curious.
-const demo = { room, items, states: [], client: null, api: '', ws: '' };
+const demo = { room, items, states: [], client: null, api: '', ws: '', connectionId: '' };
 window.demo = demo;
 
 main().catch((err) => showError(`startup failed: ${err.message}`));
@@ -73,6 +74,16 @@ async function main() {
   });
   client.on('open', ({ reconnect, rotated }) => {
     el.detail.textContent = '';
+    // The id a backend posts to through the Management API; a new socket
+    // has a new one.
+    el.connID.textContent = '';
+    client
+      .whoami()
+      .then(({ connectionId }) => {
+        demo.connectionId = connectionId;
+        el.connID.textContent = connectionId;
+      })
+      .catch(() => {}); // lost before the answer: the next open asks again
     logLine('open', rotated ? 'connection replaced' : reconnect ? 'reconnected' : 'connected');
     // Anything may have changed while the socket was down; the list is
     // read after the socket is in the room, so no change falls between.

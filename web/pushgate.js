@@ -22,6 +22,10 @@
  *                       closes a socket idle for 10 min). 0 disables pings.
  *   options.pongTimeout ms to wait for the pong; no pong in time → the socket is presumed dead:
  *                       it is dropped and the client reconnects. Default 10 s.
+ *   options.connectTimeout ms a socket may stay connecting before it is given up and retried;
+ *                       default 10 s. Some runtimes (Node 20's WebSocket) fire "error" for a
+ *                       refused connection and never "close": an error before "open" counts as
+ *                       a failed attempt at once.
  *   options.maxLifetime ms after which an open connection is replaced by a fresh one, before API
  *                       Gateway's 2-hour cut; default 1 h 55 min. 0 or Infinity disables it.
  *                       Make-before-break: the new socket opens and re-subscribes while the old one
@@ -59,6 +63,7 @@
  *                                                   reconnects by itself.
  *   "pong"     { action:"pong", time }
  *   "ack"      { action:"ack", of, room }
+ *   "whoami"   { action:"whoami", connectionId, rooms }   the answer to whoami().
  *
  * client.send(obj)      JSON-encodes obj and sends it. While the client is not "open" it THROWS an
  *                       Error with code "not_open" instead of queueing: stale relays (positions,
@@ -71,6 +76,10 @@
  * client.unsubscribe(room) leaves room (also options.room: it stays left across reconnects). Resolves
  *                       with the ack, or with null when not open or the socket is lost before the ack
  *                       (the next connection does not join the room).
+ * client.whoami()       asks the server who this connection is. Resolves with
+ *                       { action:"whoami", connectionId, rooms }: the id a backend posts to through the
+ *                       Management API, and the rooms the server has for it. Rejects with code
+ *                       "not_open" while not open or when the socket is lost before the answer.
  * client.on(type, fn)   addEventListener that calls fn(detail); returns a function removing it.
  * client.close()        closes for good: no more reconnects, timers cleared, pending promises rejected.
  */
@@ -84,6 +93,7 @@ const DEFAULT_ROOM = 'lobby'; // what the server joins when the URL names no roo
 const DEFAULTS = {
   pingInterval: 5 * 60e3,
   pongTimeout: 10e3,
+  connectTimeout: 10e3,
   maxLifetime: (2 * 60 - 5) * 60e3,
   dedupe: 1000,
 };
@@ -109,7 +119,7 @@ export class PushgateClient extends EventTarget {
   #everOpened = false;
   #attempt = 0;
   #rotationAttempt = 0;
-  #timers = { retry: null, ping: null, pong: null, lifetime: null, rotation: null };
+  #timers = { retry: null, ping: null, pong: null, lifetime: null, rotation: null, connect: null, error: null };
   #seen = new Set();
   #seenOrder = [];
   #onOnline = () => this.#retryNow();
@@ -154,12 +164,17 @@ export class PushgateClient extends EventTarget {
   }
 
   send(obj) {
+    if (this.#state !== 'open' || !this.#ws || this.#ws.readyState !== OPEN) throw notOpen(this.#state);
+    this.#ws.send(JSON.stringify(obj)); // the current socket only: a relay sent twice arrives twice
+  }
+
+  whoami() {
     if (this.#state !== 'open' || !this.#ws || this.#ws.readyState !== OPEN) {
-      const err = new Error(`pushgate: cannot send while ${this.#state}`);
-      err.code = 'not_open';
-      throw err;
+      return Promise.reject(notOpen(this.#state));
     }
-    this.#ws.send(JSON.stringify(obj));
+    const p = this.#expectAck('whoami', null);
+    this.#ws.send(JSON.stringify({ action: 'whoami' }));
+    return p;
   }
 
   subscribe(room) {
@@ -229,11 +244,45 @@ export class PushgateClient extends EventTarget {
     ws.onopen = () => this.#opened(ws);
     ws.onmessage = (e) => this.#received(ws, e.data);
     ws.onclose = (e) => this.#lost(ws, e.code, e.reason, e.wasClean);
-    ws.onerror = () => {}; // always followed by close
+    ws.onerror = () => this.#failed(ws);
+    this.#clear('connect');
+    const limit = this.#opts.connectTimeout;
+    if (limit > 0 && Number.isFinite(limit)) {
+      this.#timers.connect = setTimeout(() => {
+        this.#timers.connect = null;
+        this.#drop(ws, 4002, 'connect timeout');
+      }, limit);
+    }
+  }
+
+  // An error event. Browsers follow it with "close"; Node 20's WebSocket
+  // leaves a refused socket "connecting" for ever. So an error before
+  // "open" is a failed attempt now, and after it a close that does not come
+  // within a second is taken as given.
+  #failed(ws) {
+    if (ws !== this.#ws) return;
+    const give = () => {
+      this.#lost(ws, 1006, 'connection failed', false); // detaches first: Node's close() fires error at once
+      try {
+        ws.close(); // close() takes no 1006; without a code it always may
+      } catch {
+        // already closing
+      }
+    };
+    if (this.#openedAt === 0) {
+      give();
+      return;
+    }
+    this.#clear('error');
+    this.#timers.error = setTimeout(() => {
+      this.#timers.error = null;
+      give();
+    }, 1000);
   }
 
   #opened(ws) {
     if (ws !== this.#ws) return;
+    this.#clear('connect');
     const reconnect = this.#everOpened;
     this.#everOpened = true;
     this.#openedAt = Date.now();
@@ -249,6 +298,8 @@ export class PushgateClient extends EventTarget {
     detach(ws);
     this.#ws = null;
     this.#stopTimers();
+    this.#clear('connect');
+    this.#clear('error');
     this.#abandonRotation();
     const wasOpen = this.#openedAt > 0;
     if (wasOpen && Date.now() - this.#openedAt >= this.#opts.backoff.resetAfter) this.#attempt = 0;
@@ -263,12 +314,12 @@ export class PushgateClient extends EventTarget {
   // waiting for a closing handshake that may never come.
   #drop(ws, code, reason) {
     if (ws !== this.#ws) return;
+    this.#lost(ws, code, reason, false); // detaches first: some close() fire events at once
     try {
       ws.close(code, reason);
     } catch {
       // already closing
     }
-    this.#lost(ws, code, reason, false);
   }
 
   #scheduleRetry() {
@@ -361,12 +412,11 @@ export class PushgateClient extends EventTarget {
       // Relays and pongs count only from the current socket: the old one
       // still gets every relay, so taking them here would double them.
     };
-    ws.onclose = () => {
+    ws.onclose = ws.onerror = () => {
       if (this.#next !== next) return;
       this.#abandonRotation();
       this.#retryRotation();
     };
-    ws.onerror = () => {};
   }
 
   #retryRotation() {
@@ -447,6 +497,10 @@ export class PushgateClient extends EventTarget {
         this.#settle(f.of, f.room, (p) => p.resolve(f));
         this.#emit('ack', f);
         return;
+      case 'whoami':
+        this.#settle('whoami', null, (p) => p.resolve(f));
+        this.#emit('whoami', f);
+        return;
       case 'error':
         this.#emit('error', f);
         if (f.code === 'invalid_room' || f.code === 'too_many_rooms') {
@@ -504,6 +558,8 @@ export class PushgateClient extends EventTarget {
     for (const p of this.#pending) {
       if (p.of === 'unsubscribe') {
         p.resolve(null);
+      } else if (p.of === 'whoami') {
+        p.reject(notOpen('reconnecting'));
       } else if (!rooms.has(p.room)) {
         const err = new Error(`pushgate: subscribe ${p.room}: unsubscribed before the ack`);
         err.code = 'unsubscribed';
@@ -552,6 +608,12 @@ export class PushgateClient extends EventTarget {
 function detach(ws) {
   ws.onopen = ws.onmessage = ws.onclose = null;
   ws.onerror = () => {};
+}
+
+function notOpen(state) {
+  const err = new Error(`pushgate: cannot send while ${state}`);
+  err.code = 'not_open';
+  return err;
 }
 
 function closedError() {

@@ -196,6 +196,40 @@ test('board: survives the server closing its socket', { timeout: TEST_TIMEOUT },
   assert.equal((await states(b)).at(-1), 'open', 'the item came over the socket, not a reconnect');
 });
 
+test('board: stays connected while another client sends invalid bytes', { timeout: TEST_TIMEOUT }, async (t) => {
+  const room = uniqueRoom('hostile');
+  const a = await openBoard(t, room);
+  // The page shows its own connection id, which the server knows.
+  await a.waitForFunction(() => /^[A-Za-z0-9_-]{15}=$/.test(document.querySelector('[data-testid="conn-id"]').textContent));
+  const shown = await a.locator('[data-testid="conn-id"]').textContent();
+  const { ids } = await control('GET', '/connections');
+  assert.ok(ids.includes(shown), `the page shows ${JSON.stringify(shown)}, not one of ${ids}`);
+  const framesBefore = await a.locator('[data-testid="log"] li[data-kind="in"]').count();
+
+  const answers = await control('POST', `/hostile?room=${room}`);
+  assert.deepEqual(
+    answers.replies.map((r) => r.code),
+    ['invalid_json', 'invalid_json', 'unknown_action'],
+  );
+  assert.ok(JSON.stringify(answers.replies[2]).length < 1024, 'the error frame echoes a short prefix only');
+  assert.equal(answers.binaryClose, 1003);
+
+  // Nothing reached the page, which is still on its first socket and
+  // still gets the room's changes.
+  const b = await openBoard(t, room);
+  await b.fill('[data-testid="new-id"]', 'after');
+  await b.fill('[data-testid="new-text"]', 'still connected');
+  await b.click('[data-testid="add"]');
+  await waitForItem(a, 'after', 1, 'still connected');
+  assert.deepEqual(await states(a), ['connecting', 'open']);
+  const inFrames = await a.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="log"] li[data-kind="in"]')].map((li) => li.textContent),
+  );
+  assert.equal(inFrames.length, framesBefore + 1, `frames after the hostile ones: ${inFrames.slice(0, 3)}`);
+  assert.match(inFrames[0], /"action":"event"/);
+  await assertNotReloaded(a);
+});
+
 test('game: two pages see each other through the original protocol', { timeout: TEST_TIMEOUT }, async (t) => {
   const room = uniqueRoom('game');
   const url = (id) => `${HTTP}/game.html?${new URLSearchParams({ room, ws: WS, id })}`;

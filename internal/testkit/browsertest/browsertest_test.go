@@ -6,16 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/pushgate/pushgate/internal/local"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
@@ -37,6 +43,84 @@ func TestPushgateClient(t *testing.T) {
 	runNode(t, node, nil, "pushgate.test.mjs")
 }
 
+// TestPushgateClientOnNodeWebSocket runs nodews.test.mjs: pushgate.js on
+// Node's built-in WebSocket, whose refused connections fire "error" and
+// never "close", first against a port nothing listens on, then, once the
+// test asks for it, the stack behind that port.
+func TestPushgateClientOnNodeWebSocket(t *testing.T) {
+	node := testenv.Required(t, "node")
+	stack := startStack(t)
+	late := testenv.FreeAddr(t)
+	_, wsPort, _ := strings.Cut(strings.TrimPrefix(stack.WebSocketURL(), "ws://"), ":")
+	wsPort, _, _ = strings.Cut(wsPort, "/")
+	var proxy *tcpProxy
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /listen", func(w http.ResponseWriter, _ *http.Request) {
+		if proxy != nil {
+			http.Error(w, "listening already", http.StatusConflict)
+			return
+		}
+		p, err := listenProxy(late, net.JoinHostPort("127.0.0.1", wsPort))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		proxy = p
+		w.WriteHeader(http.StatusOK)
+	})
+	control := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		control.Close()
+		if proxy != nil {
+			proxy.Close()
+		}
+	})
+	_, stage, _ := strings.Cut(strings.TrimPrefix(stack.WebSocketURL(), "ws://"), "/")
+	runNode(t, node, []string{
+		"PUSHGATE_HTTP_URL=" + stack.HTTPURL(),
+		"PUSHGATE_LATE_WS_URL=ws://" + late + "/" + stage,
+		"PUSHGATE_CONTROL_URL=" + control.URL,
+	}, "nodews.test.mjs")
+}
+
+// tcpProxy forwards every connection on its address to another.
+type tcpProxy struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func listenProxy(addr, to string) (*tcpProxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &tcpProxy{ln: ln}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+				<-done
+			})
+		}
+	})
+	return p, nil
+}
+
+// Close stops listening; open connections end with their peers.
+func (p *tcpProxy) Close() { _ = p.ln.Close() }
+
 // TestBrowser runs browser.test.mjs: the demo board and the game page in
 // headless Chromium against a local stack started here.
 func TestBrowser(t *testing.T) {
@@ -53,13 +137,28 @@ func TestBrowser(t *testing.T) {
 		testenv.Unavailable(t, "browsertest: playwright-core is not installed (run `npm ci --prefix internal/browsertest`): %v", err)
 	}
 
+	stack := startStack(t)
+	control := httptest.NewServer(controlHandler(stack))
+	t.Cleanup(control.Close)
+
+	runNode(t, node, []string{
+		"PUSHGATE_HTTP_URL=" + stack.HTTPURL(),
+		"PUSHGATE_WS_URL=" + stack.WebSocketURL(),
+		"PUSHGATE_CONTROL_URL=" + control.URL,
+		EnvChromium + "=" + chromium,
+	}, "browser.test.mjs")
+}
+
+// startStack starts a local stack on free ports with in-memory stores,
+// closed when the test ends (its logs shown if the test failed).
+func startStack(t *testing.T) *local.Stack {
+	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &testenv.Buffer{}
-	ctx := t.Context()
-	stack, err := local.Start(ctx, local.Options{
+	stack, err := local.Start(t.Context(), local.Options{
 		HTTPPort:     -1,
 		WSPort:       -1,
 		TemplatePath: filepath.Join(root, "template.yaml"),
@@ -79,15 +178,7 @@ func TestBrowser(t *testing.T) {
 			t.Logf("local stack logs:\n%s", logs.String())
 		}
 	})
-	control := httptest.NewServer(controlHandler(stack))
-	t.Cleanup(control.Close)
-
-	runNode(t, node, []string{
-		"PUSHGATE_HTTP_URL=" + stack.HTTPURL(),
-		"PUSHGATE_WS_URL=" + stack.WebSocketURL(),
-		"PUSHGATE_CONTROL_URL=" + control.URL,
-		EnvChromium + "=" + chromium,
-	}, "browser.test.mjs")
+	return stack
 }
 
 // controlHandler lets the Node tests act on the stack as only the server
@@ -95,6 +186,8 @@ func TestBrowser(t *testing.T) {
 //
 //	POST /kick[?room=R]  closes every open socket (or R's) through the
 //	                     Management API's DELETE; answers {"kicked": n}.
+//	POST /hostile?room=R joins R and sends what no browser can send (see
+//	                     sendHostile); answers what came back.
 //	GET /connections     {"ids": [...]}, the open sockets.
 func controlHandler(stack *local.Stack) http.Handler {
 	mux := http.NewServeMux()
@@ -119,6 +212,14 @@ func controlHandler(stack *local.Stack) http.Handler {
 			}
 		}
 		writeJSON(w, map[string]int{"kicked": kicked})
+	})
+	mux.HandleFunc("POST /hostile", func(w http.ResponseWriter, r *http.Request) {
+		answers, err := sendHostile(r.Context(), stack.WebSocketURL()+"?room="+url.QueryEscape(r.URL.Query().Get("room")))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		writeJSON(w, answers)
 	})
 	mux.HandleFunc("GET /connections", func(w http.ResponseWriter, _ *http.Request) {
 		ids := stack.ConnectionIDs()
@@ -162,6 +263,54 @@ func disconnect(ctx context.Context, endpoint, id string) (gone bool, err error)
 	return false, nil
 }
 
+// hostileAnswers is what the stack sent back to sendHostile's sockets.
+type hostileAnswers struct {
+	// Replies are the frames answering the text frames, in order.
+	Replies []json.RawMessage `json:"replies"`
+	// BinaryClose is the close code the binary frame's socket got.
+	BinaryClose int `json:"binaryClose"`
+}
+
+// sendHostile joins a room as two clients and sends what would break the
+// room's browsers if it were relayed: text frames that are not UTF-8 (a
+// browser fails the connection on one) and a frame naming a 30,000-byte
+// action, then a binary frame from the second client.
+func sendHostile(ctx context.Context, wsURL string) (hostileAnswers, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out hostileAnswers
+	c, _, err := websocket.Dial(ctx, wsURL, nil)
+	if err != nil {
+		return out, err
+	}
+	defer c.CloseNow()
+	for _, frame := range []string{
+		"{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xff\xfe\"}",
+		"{\"action\":\"update\",\"target\":\"*\",\"number\":1,\"data\":{\"text\":\"caf\xc3\"}}",
+		`{"action":"` + strings.Repeat("<", 30000) + `"}`,
+	} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			return out, err
+		}
+		_, reply, err := c.Read(ctx)
+		if err != nil {
+			return out, err
+		}
+		out.Replies = append(out.Replies, reply)
+	}
+	b, _, err := websocket.Dial(ctx, wsURL, nil)
+	if err != nil {
+		return out, err
+	}
+	defer b.CloseNow()
+	if err := b.Write(ctx, websocket.MessageBinary, []byte("{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xff\"}")); err != nil {
+		return out, err
+	}
+	_, _, err = b.Read(ctx)
+	out.BinaryClose = int(websocket.CloseStatus(err))
+	return out, nil
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
@@ -173,7 +322,12 @@ func runNode(t *testing.T, node string, env []string, script string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--disable-warning=ExperimentalWarning", "--test", "--test-reporter=spec", script)
+	args := []string{"--disable-warning=ExperimentalWarning", "--test", "--test-reporter=spec", script}
+	if nodeMajor(t, node) < 22 {
+		// Node 20 has its WebSocket behind a flag (22 turns it on).
+		args = append([]string{"--experimental-websocket"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -188,4 +342,19 @@ func runNode(t *testing.T, node string, env []string, script string) {
 		t.Fatalf("node %s: %v\n%s", script, err, out.String())
 	}
 	t.Logf("node %s passed in %s:\n%s", script, time.Since(start).Round(time.Millisecond), out.String())
+}
+
+// nodeMajor is node's major version.
+func nodeMajor(t *testing.T, node string) int {
+	t.Helper()
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatalf("node --version: %v", err)
+	}
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		t.Fatalf("node --version said %q", out)
+	}
+	return n
 }

@@ -37,6 +37,11 @@ function fakeSockets() {
       this.readyState = 3;
       this.onclose?.({ code, reason, wasClean: code !== 1006 });
     }
+    // An error event and nothing after it, as Node 20's WebSocket does
+    // for a refused connection.
+    error() {
+      this.onerror?.({});
+    }
     actions() {
       return this.sent.map((f) => f.action);
     }
@@ -50,9 +55,12 @@ function setup(t, opts = {}, random = 0.5) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   t.mock.method(Math, 'random', () => random);
   const { FakeSocket, made } = fakeSockets();
-  const client = connect('ws://127.0.0.1:3001/prod', { WebSocket: FakeSocket, ...opts });
+  // connectTimeout 0: the tests that want it set it; node:test's mock
+  // timers do not run timers set during a tick, so long ticks would
+  // otherwise depend on that.
+  const client = connect('ws://127.0.0.1:3001/prod', { WebSocket: FakeSocket, connectTimeout: 0, ...opts });
   const seen = [];
-  for (const type of ['state', 'open', 'close', 'retry', 'frame', 'event', 'message', 'error', 'pong', 'ack']) {
+  for (const type of ['state', 'open', 'close', 'retry', 'frame', 'event', 'message', 'error', 'pong', 'ack', 'whoami']) {
     client.on(type, (detail) => seen.push({ type, detail }));
   }
   t.after(() => client.close());
@@ -310,4 +318,68 @@ test('a lost socket ends the waits it leaves behind', async (t) => {
   ]);
   made[1].receive({ action: 'ack', of: 'subscribe', room: 'kept' });
   assert.equal((await kept).room, 'kept');
+});
+
+test('an error without a close while connecting is a failed attempt', (t) => {
+  const { client, made, of, tick } = setup(t, {}, 0.5);
+  made[0].error();
+  assert.equal(client.state, 'reconnecting');
+  assert.equal(of('retry').length, 1);
+  assert.equal(of('close').length, 0, 'no socket opened, so no close event');
+  assert.ok(made[0].closedWith, 'the failed socket is closed');
+  tick(of('retry')[0].delay);
+  assert.equal(made.length, 2);
+  made[1].error();
+  tick(of('retry')[1].delay);
+  assert.equal(made.length, 3);
+  made[2].open();
+  assert.equal(client.state, 'open');
+});
+
+test('an error on an open socket without a close is a loss after a second', (t) => {
+  const { client, made, of, tick } = setup(t);
+  made[0].open();
+  made[0].error();
+  tick(999);
+  assert.equal(client.state, 'open');
+  tick(1);
+  assert.equal(client.state, 'reconnecting');
+  assert.deepEqual(of('close').map((c) => c.code), [1006]);
+  // A close that does follow the error counts once.
+  tick(of('retry')[0].delay);
+  made[1].open();
+  made[1].error();
+  made[1].serverClose(1006);
+  tick(1000);
+  assert.equal(of('close').length, 2);
+  assert.equal(of('retry').length, 2);
+});
+
+test('a socket that stays connecting is given up after connectTimeout', (t) => {
+  const { client, made, of, tick } = setup(t, { connectTimeout: 3000 });
+  tick(2999);
+  assert.equal(client.state, 'connecting');
+  tick(1);
+  assert.deepEqual(made[0].closedWith, { code: 4002, reason: 'connect timeout' });
+  assert.equal(client.state, 'reconnecting');
+  tick(of('retry')[0].delay);
+  assert.equal(made.length, 2);
+  made[1].open();
+  tick(10_000);
+  assert.equal(client.state, 'open', 'an open socket has no connect timeout');
+});
+
+test('whoami resolves with the answer, and rejects when not open', async (t) => {
+  const { client, made, of } = setup(t);
+  await assert.rejects(client.whoami(), (err) => err.code === 'not_open');
+  made[0].open();
+  const who = client.whoami();
+  assert.deepEqual(made[0].sent.at(-1), { action: 'whoami' });
+  const answer = { action: 'whoami', connectionId: 'abc=', rooms: ['lobby'] };
+  made[0].receive(answer);
+  assert.deepEqual(await who, answer);
+  assert.deepEqual(of('whoami'), [answer]);
+  const lost = client.whoami();
+  made[0].serverClose();
+  await assert.rejects(lost, (err) => err.code === 'not_open');
 });
