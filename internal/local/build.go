@@ -116,6 +116,7 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 			h := broadcast.New(conns(fn), fanFor(fn), fn.log)
 			fn.handler, fn.sns = h.Handle, h.Handle
 		case config.ItemsReadFunction:
+			s.items = items(fn)
 			h := httpapi.NewReader(items(fn), fn.log)
 			fn.handler, fn.http = h.Handle, h.Handle
 		}

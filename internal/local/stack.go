@@ -73,6 +73,7 @@ type Stack struct {
 	// unsubscribe removes the stack's SNS subscriptions on Close.
 	unsubscribe []func(context.Context) error
 	conns       domain.ConnectionStore
+	items       domain.ItemReader
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -171,6 +172,9 @@ func (s *Stack) ManagementURL() string { return baseURL("http", s.wsLn) + "/" + 
 // Connections is the connection store the functions share (for tests and
 // tools that inspect what the stack stored).
 func (s *Stack) Connections() domain.ConnectionStore { return s.conns }
+
+// Items is the item store the functions share, read-only.
+func (s *Stack) Items() domain.ItemReader { return s.items }
 
 // ConnectionIDs lists the open sockets.
 func (s *Stack) ConnectionIDs() []string { return s.gateway.IDs() }

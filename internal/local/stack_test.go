@@ -28,6 +28,7 @@ import (
 	"github.com/pushgate/pushgate/internal/local"
 	"github.com/pushgate/pushgate/internal/local/samtemplate"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }
@@ -84,90 +85,13 @@ func start(t *testing.T, m mode, tweak func(*local.Options)) (*local.Stack, *tes
 	return s, logs
 }
 
-type client struct {
-	t    *testing.T
-	c    *websocket.Conn
-	recv chan []byte
-	done chan struct{}
-	err  error
-}
-
-func dial(t *testing.T, s *local.Stack, room string) *client {
+func dial(t *testing.T, s *local.Stack, room string) *wsclient.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	url := s.WebSocketURL()
 	if room != "" {
 		url += "?room=" + room
 	}
-	c, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	c.SetReadLimit(1 << 20)
-	cl := &client{t: t, c: c, recv: make(chan []byte, 64), done: make(chan struct{})}
-	go func() {
-		defer close(cl.done)
-		for {
-			_, data, err := c.Read(context.Background())
-			if err != nil {
-				cl.err = err
-				return
-			}
-			cl.recv <- data
-		}
-	}()
-	t.Cleanup(func() { c.CloseNow() })
-	return cl
-}
-
-func (c *client) send(body string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.c.Write(ctx, websocket.MessageText, []byte(body)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// next waits for the next frame.
-func (c *client) next() map[string]any {
-	c.t.Helper()
-	select {
-	case b := <-c.recv:
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			c.t.Fatalf("frame is not JSON: %q", b)
-		}
-		return m
-	case <-c.done:
-		c.t.Fatalf("socket closed: %v", c.err)
-	case <-time.After(5 * time.Second):
-		c.t.Fatal("no frame within 5s")
-	}
-	return nil
-}
-
-// quiet asserts no frame arrives for a short while.
-func (c *client) quiet() {
-	c.t.Helper()
-	select {
-	case b := <-c.recv:
-		c.t.Fatalf("unexpected frame %s", b)
-	case <-time.After(300 * time.Millisecond):
-	}
-}
-
-// closed waits for the server to close the socket and returns the code.
-func (c *client) closed() websocket.StatusCode {
-	c.t.Helper()
-	select {
-	case <-c.done:
-		return websocket.CloseStatus(c.err)
-	case <-time.After(10 * time.Second):
-		c.t.Fatal("socket not closed within 10s")
-	}
-	return 0
+	return wsclient.Dial(t, url)
 }
 
 func put(t *testing.T, s *local.Stack, room, id, body string) int {
@@ -196,8 +120,8 @@ func TestLocalStack(t *testing.T) {
 				if code := put(t, s, "alpha", "n1", `{"text": "hi"}`); code != http.StatusCreated {
 					t.Fatalf("PUT = %d", code)
 				}
-				for _, c := range []*client{a1, a2} {
-					f := c.next()
+				for _, c := range []*wsclient.Client{a1, a2} {
+					f := c.Next()
 					if f["action"] != "event" || f["type"] != domain.EventItemPut || f["room"] != "alpha" || f["id"] != "n1" || f["version"] != float64(1) {
 						t.Errorf("frame %v", f)
 					}
@@ -205,48 +129,48 @@ func TestLocalStack(t *testing.T) {
 						t.Errorf("data %s", d)
 					}
 				}
-				b.quiet()
-				lobby.quiet()
+				b.Quiet()
+				lobby.Quiet()
 				// A client joining beta later gets beta's writes too.
-				a1.send(`{"action":"subscribe","room":"beta"}`)
-				if f := a1.next(); f["action"] != "ack" || f["room"] != "beta" {
+				a1.Send(`{"action":"subscribe","room":"beta"}`)
+				if f := a1.Next(); f["action"] != "ack" || f["room"] != "beta" {
 					t.Fatalf("subscribe: %v", f)
 				}
 				put(t, s, "beta", "n2", `{}`)
-				for _, c := range []*client{a1, b} {
-					if f := c.next(); f["room"] != "beta" || f["id"] != "n2" {
+				for _, c := range []*wsclient.Client{a1, b} {
+					if f := c.Next(); f["room"] != "beta" || f["id"] != "n2" {
 						t.Errorf("frame %v", f)
 					}
 				}
-				a2.quiet()
+				a2.Quiet()
 			})
 			t.Run("ping, bad frames and relays", func(t *testing.T) {
 				s, _ := start(t, m, nil)
 				a, b := dial(t, s, "g"), dial(t, s, "g")
-				a.send(`{"action":"ping"}`)
-				if f := a.next(); f["action"] != "pong" || f["time"] == nil {
+				a.Send(`{"action":"ping"}`)
+				if f := a.Next(); f["action"] != "pong" || f["time"] == nil {
 					t.Errorf("pong: %v", f)
 				}
-				a.send(`not json`)
-				if f := a.next(); f["action"] != "error" || f["code"] != domain.CodeInvalidJSON {
+				a.Send(`not json`)
+				if f := a.Next(); f["action"] != "error" || f["code"] != domain.CodeInvalidJSON {
 					t.Errorf("error frame: %v", f)
 				}
-				a.send(`{"action":"update","target":"*","number":3,"data":{"type":"move","data":{"id":"p1"}}}`)
-				f := b.next()
+				a.Send(`{"action":"update","target":"*","number":3,"data":{"type":"move","data":{"id":"p1"}}}`)
+				f := b.Next()
 				if f["action"] != "update" || f["number"] != float64(3) || f["from"] == "" {
 					t.Errorf("relay: %v", f)
 				}
-				a.quiet() // the sender gets nothing back, and its socket stays
-				a.send(`{"action":"ping"}`)
-				if f := a.next(); f["action"] != "pong" {
+				a.Quiet() // the sender gets nothing back, and its socket stays
+				a.Send(`{"action":"ping"}`)
+				if f := a.Next(); f["action"] != "pong" {
 					t.Errorf("socket unusable after an error: %v", f)
 				}
 			})
 			t.Run("oversized frame closes 1009", func(t *testing.T) {
 				s, _ := start(t, m, nil)
 				a := dial(t, s, "")
-				a.send(`{"action":"ping","pad":"` + strings.Repeat("x", 40*1024) + `"}`)
-				if code := a.closed(); code != websocket.StatusMessageTooBig {
+				a.Send(`{"action":"ping","pad":"` + strings.Repeat("x", 40*1024) + `"}`)
+				if code := a.Closed(); code != websocket.StatusMessageTooBig {
 					t.Errorf("close code %d, want 1009", code)
 				}
 			})
@@ -257,7 +181,7 @@ func TestLocalStack(t *testing.T) {
 				if len(ids) != 1 {
 					t.Fatalf("open connections %v", ids)
 				}
-				if code := a.closed(); code != websocket.StatusGoingAway {
+				if code := a.Closed(); code != websocket.StatusGoingAway {
 					t.Errorf("close code %d, want 1001", code)
 				}
 				deadline := time.Now().Add(5 * time.Second)
@@ -290,7 +214,7 @@ func TestLocalStack(t *testing.T) {
 				if _, err := api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{"hello":1}`)}); err != nil {
 					t.Fatal(err)
 				}
-				if f := a.next(); f["hello"] != float64(1) {
+				if f := a.Next(); f["hello"] != float64(1) {
 					t.Errorf("posted frame %v", f)
 				}
 				info, err := api.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
@@ -300,7 +224,7 @@ func TestLocalStack(t *testing.T) {
 				if _, err := api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id}); err != nil {
 					t.Fatal(err)
 				}
-				a.closed()
+				a.Closed()
 				var gone *types.GoneException
 				_, err = api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{}`)})
 				if !errors.As(err, &gone) {
@@ -325,7 +249,7 @@ func TestAWSCLIPostToConnection(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("aws cli: %v\n%s", err, out)
 	}
-	if f := a.next(); f["from"] != "cli" {
+	if f := a.Next(); f["from"] != "cli" {
 		t.Errorf("frame %v", f)
 	}
 }
@@ -438,8 +362,8 @@ func TestCloseSaysGoingAway(t *testing.T) {
 			if err := s.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			for _, c := range []*client{a, b} {
-				if code := c.closed(); code != websocket.StatusGoingAway {
+			for _, c := range []*wsclient.Client{a, b} {
+				if code := c.Closed(); code != websocket.StatusGoingAway {
 					t.Errorf("close code %d, want 1001", code)
 				}
 			}
@@ -493,7 +417,7 @@ func TestStaleSubscriptionIsRemoved(t *testing.T) {
 	if code := put(t, s, "r", "x", `{}`); code != http.StatusCreated {
 		t.Fatalf("PUT = %d", code)
 	}
-	if f := a.next(); f["id"] != "x" {
+	if f := a.Next(); f["id"] != "x" {
 		t.Errorf("frame %v", f)
 	}
 }
@@ -509,7 +433,7 @@ func TestExternalStoreThatLostItsTables(t *testing.T) {
 	if code := put(t, s, "r", "before", `{}`); code != http.StatusCreated {
 		t.Fatalf("PUT = %d", code)
 	}
-	a.next()
+	a.Next()
 	resp, err := http.Post(ep+"/moto-api/reset", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -517,8 +441,8 @@ func TestExternalStoreThatLostItsTables(t *testing.T) {
 	resp.Body.Close()
 
 	for _, msg := range []string{`{"action":"ping"}`, `{"action":"whoami"}`, `{"action":"update","target":"*"}`} {
-		a.send(msg)
-		if f := a.next(); f["action"] != "error" || f["code"] != domain.CodeNotFound {
+		a.Send(msg)
+		if f := a.Next(); f["action"] != "error" || f["code"] != domain.CodeNotFound {
 			t.Errorf("%s after the reset: %v, want not_found", msg, f)
 		}
 	}
@@ -526,7 +450,7 @@ func TestExternalStoreThatLostItsTables(t *testing.T) {
 	if code := put(t, s, "r", "after", `{"n":1}`); code != http.StatusCreated {
 		t.Fatalf("PUT after the reset = %d", code)
 	}
-	if f := b.next(); f["id"] != "after" {
+	if f := b.Next(); f["id"] != "after" {
 		t.Errorf("frame %v", f)
 	}
 	for _, want := range []string{"had lost the stack's tables", "had lost the stack's topic"} {
