@@ -41,19 +41,19 @@ func repoRoot(t testing.TB) string {
 
 type mode struct {
 	name  string
-	setup func(t *testing.T, o *local.Options)
+	setup func(t testing.TB, o *local.Options)
 }
 
 var modes = []mode{
-	{"embedded", func(*testing.T, *local.Options) {}},
-	{"moto", func(t *testing.T, o *local.Options) {
+	{"embedded", func(testing.TB, *local.Options) {}},
+	{"moto", func(t testing.TB, o *local.Options) {
 		// A moto of its own: the stack's table and topic names are fixed.
 		ep := testenv.StartMoto(t)
 		o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep
 	}},
 }
 
-func start(t *testing.T, m mode, tweak func(*local.Options)) (*local.Stack, *testenv.Buffer) {
+func start(t testing.TB, m mode, tweak func(*local.Options)) (*local.Stack, *testenv.Buffer) {
 	t.Helper()
 	logs := &testenv.Buffer{}
 	o := local.Options{
@@ -85,7 +85,7 @@ func start(t *testing.T, m mode, tweak func(*local.Options)) (*local.Stack, *tes
 	return s, logs
 }
 
-func dial(t *testing.T, s *local.Stack, room string) *wsclient.Client {
+func dial(t testing.TB, s *local.Stack, room string) *wsclient.Client {
 	t.Helper()
 	url := s.WebSocketURL()
 	if room != "" {
@@ -401,7 +401,7 @@ func TestStaleSubscriptionIsRemoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := start(t, mode{"moto", func(t *testing.T, o *local.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
+	s, _ := start(t, mode{"moto", func(t testing.TB, o *local.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
 	subs, err := client.ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +428,7 @@ func TestStaleSubscriptionIsRemoved(t *testing.T) {
 // went with the tables, is told not_found so its client reconnects.
 func TestExternalStoreThatLostItsTables(t *testing.T) {
 	ep := testenv.StartMoto(t)
-	s, logs := start(t, mode{"moto", func(t *testing.T, o *local.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
+	s, logs := start(t, mode{"moto", func(t testing.TB, o *local.Options) { o.DynamoDBEndpoint, o.SNSEndpoint = ep, ep }}, nil)
 	a := dial(t, s, "r")
 	if code := put(t, s, "r", "before", `{}`); code != http.StatusCreated {
 		t.Fatalf("PUT = %d", code)

@@ -36,7 +36,7 @@ const (
 	DefaultMaxLifetime = 2 * time.Hour
 	// DefaultSendQueueBytes is how much may wait to be written to one
 	// client before it counts as not reading.
-	DefaultSendQueueBytes = 4 << 20
+	DefaultSendQueueBytes = 1 << 20
 )
 
 // Close codes the gateway sends besides API Gateway's 1000, 1001 and 1009.

@@ -941,7 +941,9 @@ func TestManagementAPI(t *testing.T) {
 }
 
 func TestConcurrentSends(t *testing.T) {
-	h := newHarness(t, Config{}, nil)
+	// 3 MB posted at once, faster than any client reads: a queue that
+	// holds it all, since this is about interleaving, not slow clients.
+	h := newHarness(t, Config{SendQueueBytes: 8 << 20}, nil)
 	c, conn := h.dial("")
 	c.SetReadLimit(wire.MaxMessageBytes)
 	id := conn.RequestContext.ConnectionID
