@@ -325,7 +325,9 @@ func TestHostileInput(t *testing.T) {
 		{func(*env) httpCase {
 			return httpCase{"PUT into room .", "PUT", "/rooms/./items/x", jsonType, []byte(`{}`), 400, domain.CodeInvalidRoom}
 		}},
-		{func(*env) httpCase { return httpCase{"GET the list of room ..", "GET", "/rooms/../items", nil, nil, 400, domain.CodeInvalidRoom} }},
+		{func(*env) httpCase {
+			return httpCase{"GET the list of room ..", "GET", "/rooms/../items", nil, nil, 400, domain.CodeInvalidRoom}
+		}},
 		{func(e *env) httpCase {
 			return httpCase{"PUT an id with an encoded slash", "PUT", item(e, "a%2Fb"), jsonType, []byte(`{}`), 400, domain.CodeInvalidID}
 		}},
@@ -338,7 +340,9 @@ func TestHostileInput(t *testing.T) {
 		{func(*env) httpCase {
 			return httpCase{"PUT with an empty room segment", "PUT", "/rooms//items/x", jsonType, []byte(`{}`), 404, domain.CodeNotFound}
 		}},
-		{func(*env) httpCase { return httpCase{"GET a path no route has", "GET", "/no/such/route", nil, nil, 404, domain.CodeNotFound} }},
+		{func(*env) httpCase {
+			return httpCase{"GET a path no route has", "GET", "/no/such/route", nil, nil, 404, domain.CodeNotFound}
+		}},
 		{func(*env) httpCase {
 			return httpCase{"POST to the root", "POST", "/", jsonType, []byte(`{}`), 404, domain.CodeNotFound}
 		}},
