@@ -1,36 +1,18 @@
 #!/usr/bin/env bash
-# The test command (make test): installs what the tests need, starts one
-# moto_server on a free 127.0.0.1 port for the whole run, runs every check
-# and test, and stops moto again.
+# The test command (make test): installs what the tests need
+# (scripts/tools.sh), starts one moto_server on a free 127.0.0.1 port for
+# the whole run, runs every check and test, and stops moto again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pip() { # tool, pip requirement
-	command -v "$1" >/dev/null 2>&1 && return 0
-	echo "test: $1 not found; installing $2 with pip" >&2
-	python3 -m pip install --quiet "$2"
-}
-need_pip moto_server 'moto[server]'
-need_pip cfn-lint 'cfn-lint'
-need_pip aws 'awscli' # the local stack's Management API is tested with the AWS CLI
-
-# Browser tests: Debian's Chromium and playwright-core from npm (Playwright's
-# own browser download does not work offline, and is never used).
-if [ -z "${PUSHGATE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		echo "test: chromium not found; installing Debian's chromium" >&2
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-	else
-		echo "test: chromium not found; install it (apt-get install chromium) or set PUSHGATE_CHROMIUM" >&2
-	fi
-fi
+./scripts/tools.sh
+# The project's tools first, whatever else is on PATH.
+export PATH="$PWD/.venv/bin:$PATH"
 if [ -z "${PUSHGATE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then
 	export PUSHGATE_CHROMIUM="$(command -v chromium)"
 fi
-if [ ! -d internal/testkit/browsertest/node_modules/playwright-core ] ||
-	[ internal/testkit/browsertest/package-lock.json -nt internal/testkit/browsertest/node_modules/.package-lock.json ]; then
-	npm ci --prefix internal/testkit/browsertest --no-audit --no-fund --loglevel=error
-fi
+# SAM CLI: no usage reports, no update checks (the tests run offline).
+export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_FEATURES=0
 
 echo "== gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -2,67 +2,207 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/pushgate/pushgate/internal/config"
 )
 
-// Main is the `local` command: it serves the stack until ctx ends, or with
-// `invoke <Function> -e <event.json>` runs one function once and prints its
-// response, as `sam local invoke` does.
+// Main is the `local` command. Without a subcommand it serves the stack
+// until ctx ends. `invoke <Function> -e <event.json>` runs one function
+// once and prints its response, as `sam local invoke` does;
+// `connections` lists a running stack's open sockets.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
-	invoke := len(args) > 0 && args[0] == "invoke"
-	if invoke {
-		args = args[1:]
+	cmd := ""
+	if len(args) > 0 && (args[0] == "invoke" || args[0] == "connections") {
+		cmd, args = args[0], args[1:]
 	}
+	switch cmd {
+	case "invoke":
+		return invokeCommand(ctx, args, stdin, stdout, stderr, getenv)
+	case "connections":
+		return connectionsCommand(ctx, args, stdout, stderr)
+	}
+	return serveCommand(ctx, args, stderr, getenv)
+}
+
+func serveCommand(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o Options
 	fs.StringVar(&o.Addr, "addr", DefaultAddr, "address to bind; 0.0.0.0 exposes the stack to your network")
 	fs.IntVar(&o.HTTPPort, "http-port", DefaultHTTPPort, "HTTP API and demo page port")
 	fs.IntVar(&o.WSPort, "ws-port", DefaultWSPort, "WebSocket API and Management API port")
-	fs.StringVar(&o.TemplatePath, "template", "", "SAM template of the functions and routes (default: template.yaml here or in a parent directory)")
-	fs.StringVar(&o.WebDir, "web", "", "directory served at / (default: web/ beside the template)")
+	templateFlags(fs, &o)
 	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", getenv("AWS_ENDPOINT_URL_DYNAMODB"), "store in DynamoDB at this endpoint (e.g. moto_server) instead of memory")
 	fs.StringVar(&o.SNSEndpoint, "sns-endpoint", getenv("AWS_ENDPOINT_URL_SNS"), "publish through SNS at this endpoint instead of in-process")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Minute, "close sockets idle this long (API Gateway: 10m)")
 	fs.DurationVar(&o.MaxLifetime, "max-lifetime", 2*time.Hour, "close sockets this old (API Gateway: 2h)")
-	event := fs.String("e", "", "invoke: the event JSON file (- for standard input)")
-	function := fs.String("function", "", "invoke: the function's logical id (or give it first)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: local [flags]\n       local invoke <FunctionLogicalId> -e events/<file>.json [flags]\n\nflags:\n")
+		fmt.Fprintf(stderr, `usage: local [flags]               serve the stack until Ctrl-C
+       local invoke -h              run one function once (sam local invoke without Docker)
+       local connections -h         list a running stack's open sockets
+
+flags:
+`)
 		fs.PrintDefaults()
 	}
-	if invoke && len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		// The function comes first, as with sam local invoke.
-		*function, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := locate(&o); err != nil {
 		return err
 	}
 	o.Log = config.Logger(stderr, getenv)
-	if invoke {
-		return runInvoke(ctx, o, *function, *event, stdin, stdout)
-	}
 	stack, err := Start(ctx, o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pushgate local stack\n  demo page      %s/\n  HTTP API       %s/rooms/{room}/items/{id}\n  WebSocket      %s\n  Management API %s/@connections/{id}\nCtrl-C stops it.\n",
-		stack.HTTPURL(), stack.HTTPURL(), stack.WebSocketURL(), stack.ManagementURL())
+	fmt.Fprintf(stderr, "pushgate local stack\n  demo page      %s/\n  HTTP API       %s/rooms/{room}/items/{id}\n  WebSocket      %s\n  Management API %s/@connections/{id}\n  connections    %s%s\nCtrl-C stops it.\n",
+		stack.HTTPURL(), stack.HTTPURL(), stack.WebSocketURL(), stack.ManagementURL(), stack.HTTPURL(), connectionsPath)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return stack.Close(shutdown)
+	err = stack.Close(shutdown)
+	fmt.Fprintln(stderr, "pushgate local stack stopped")
+	return err
+}
+
+func invokeCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("local invoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	templateFlags(fs, &o)
+	event := fs.String("e", "", "the event JSON file (- for standard input)")
+	function := fs.String("function", "", "the function's logical id (or give it first)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `usage: local invoke <Function> -e events/<file>.json [flags]
+
+Runs one function's handler once, in-process, with the template's
+environment and empty in-memory stores, and prints its raw response.
+Functions: %s
+
+flags:
+`, strings.Join(config.Functions(), ", "))
+		fs.PrintDefaults()
+	}
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		// The function comes first, as with sam local invoke.
+		*function, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *function == "" || *event == "" {
+		fs.Usage()
+		return errors.New("invoke needs a function and -e <event file>")
+	}
+	if err := locate(&o); err != nil {
+		return err
+	}
+	o.Log = config.Logger(stderr, getenv)
+	var body []byte
+	var err error
+	if *event == "-" {
+		body, err = io.ReadAll(stdin)
+	} else {
+		body, err = os.ReadFile(*event)
+	}
+	if err != nil {
+		return err
+	}
+	// Free ports: an invoke must not collide with a running stack.
+	o.HTTPPort, o.WSPort = -1, -1
+	stack, err := Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stack.Close(context.WithoutCancel(ctx))
+	out, err := stack.Invoke(ctx, *function, body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *function, err)
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+func connectionsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("local connections", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", DefaultAddr, "address of the running stack")
+	port := fs.Int("http-port", DefaultHTTPPort, "its HTTP port")
+	asJSON := fs.Bool("json", false, "print the stack's JSON answer as it is")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: local connections [flags]\n\nLists the open sockets of a running local stack (GET %s).\n\nflags:\n", connectionsPath)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	url := "http://" + net.JoinHostPort(*addr, strconv.Itoa(*port)) + connectionsPath
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("no local stack answers at %s (start one with `go run ./cmd/local`): %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, body)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var list struct{ Connections []OpenConnection }
+	if err := json.Unmarshal(body, &list); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CONNECTION ID\tROOMS\tCONNECTED\tSOURCE\tUSER AGENT")
+	for _, c := range list.Connections {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ConnectionID, strings.Join(c.Rooms, ","),
+			c.ConnectedAt.Local().Format(time.TimeOnly), c.SourceIP, c.UserAgent)
+	}
+	return w.Flush()
+}
+
+// templateFlags are the flags every subcommand that builds a stack takes.
+func templateFlags(fs *flag.FlagSet, o *Options) {
+	fs.StringVar(&o.TemplatePath, "template", "", "SAM template of the functions and routes (default: template.yaml here or in a parent directory)")
+	fs.StringVar(&o.WebDir, "web", "", "directory served at / (default: web/ beside the template)")
+}
+
+// parse parses args and refuses stray arguments, which would otherwise be
+// ignored without a word.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
 }
 
 // locate finds template.yaml in the working directory or above it, so the
@@ -93,33 +233,4 @@ func locate(o *Options) error {
 		}
 	}
 	return nil
-}
-
-func runInvoke(ctx context.Context, o Options, function, eventPath string, stdin io.Reader, stdout io.Writer) error {
-	if function == "" || eventPath == "" {
-		return errors.New("invoke needs a function and -e <event file>")
-	}
-	var event []byte
-	var err error
-	if eventPath == "-" {
-		event, err = io.ReadAll(stdin)
-	} else {
-		event, err = os.ReadFile(eventPath)
-	}
-	if err != nil {
-		return err
-	}
-	// Free ports: an invoke must not collide with a running stack.
-	o.HTTPPort, o.WSPort = -1, -1
-	stack, err := Start(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer stack.Close(context.WithoutCancel(ctx))
-	out, err := stack.Invoke(ctx, function, event)
-	if err != nil {
-		return fmt.Errorf("%s: %w", function, err)
-	}
-	_, err = fmt.Fprintf(stdout, "%s\n", out)
-	return err
 }

@@ -4,9 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 )
 
 func TestInvokeCommand(t *testing.T) {
@@ -45,5 +55,83 @@ func TestInvokeCommand(t *testing.T) {
 				t.Errorf("output %s (%v), want status %v", out.String(), err, tc.wantStatus)
 			}
 		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"-h"}, []string{"-http-port", "-dynamodb-endpoint", "-idle-timeout", "local invoke -h", "local connections -h"}, []string{"-function"}},
+		{[]string{"invoke", "-h"}, []string{"-e ", "-function", "-template", "ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction"}, []string{"-http-port", "-idle-timeout"}},
+		{[]string{"connections", "-h"}, []string{"-http-port", "-json", connectionsPath}, []string{"-template", "-function"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := Main(context.Background(), tc.args, strings.NewReader(""), &out, &errb, os.Getenv)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("err = %v, want flag.ErrHelp", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("help lacks %q:\n%s", w, errb.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(errb.String(), n) {
+					t.Errorf("help has another command's %q:\n%s", n, errb.String())
+				}
+			}
+		})
+	}
+}
+
+// TestServeAndConnections runs the command as `make local` does, lists
+// its sockets with `local connections`, and stops it as Ctrl-C would.
+func TestServeAndConnections(t *testing.T) {
+	httpPort, wsPort := testenv.FreePort(t), testenv.FreePort(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var stderr testenv.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Main(ctx, []string{"-http-port", strconv.Itoa(httpPort), "-ws-port", strconv.Itoa(wsPort)},
+			strings.NewReader(""), io.Discard, &stderr, func(string) string { return "" })
+	}()
+	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/prod?room=cli", wsPort)
+	var c *wsclient.Client
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "Ctrl-C stops it.") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stack did not start:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c = wsclient.Dial(t, wsURL)
+	c.Send(`{"action":"whoami"}`)
+	id := c.Next()["connectionId"].(string)
+
+	var out, errb bytes.Buffer
+	if err := Main(context.Background(), []string{"connections", "-http-port", strconv.Itoa(httpPort)}, nil, &out, &errb, os.Getenv); err != nil {
+		t.Fatalf("connections: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "CONNECTION ID") || !strings.Contains(out.String(), id) || !strings.Contains(out.String(), "cli") {
+		t.Errorf("connections printed:\n%s\nwant %s in room cli", out.String(), id)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(stderr.String(), "pushgate local stack stopped\n") {
+		t.Errorf("last output line is not the stop line:\n%s", stderr.String())
+	}
+	if code := c.Closed(); code != websocket.StatusGoingAway {
+		t.Errorf("socket closed with %d, want 1001", code)
+	}
+	// Nothing listens any more.
+	err := Main(context.Background(), []string{"connections", "-http-port", strconv.Itoa(httpPort)}, nil, &out, &errb, os.Getenv)
+	if err == nil || !strings.Contains(err.Error(), "no local stack answers") {
+		t.Errorf("connections to a stopped stack: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -52,8 +51,6 @@ func TestRepoFunctionsMatchConfig(t *testing.T) {
 	}
 }
 
-var codeURIPattern = regexp.MustCompile(`^cmd/[a-z0-9-]+$`)
-
 func TestRepoFunctionsRuntime(t *testing.T) {
 	for id, f := range loadRepoTemplate(t).Functions() {
 		t.Run(id, func(t *testing.T) {
@@ -66,45 +63,29 @@ func TestRepoFunctionsRuntime(t *testing.T) {
 			if !reflect.DeepEqual(f.Architectures, []string{"arm64"}) {
 				t.Errorf("Architectures = %v, want [arm64]", f.Architectures)
 			}
-			if f.BuildMethod != "go1.x" {
-				t.Errorf("Metadata.BuildMethod = %q, want go1.x", f.BuildMethod)
+			// sam build runs the Makefile's build-<LogicalId> in the
+			// root, where go.mod is (lambdatest builds it for real).
+			if f.BuildMethod != "makefile" {
+				t.Errorf("Metadata.BuildMethod = %q, want makefile", f.BuildMethod)
 			}
-			if !codeURIPattern.MatchString(f.CodeURI) {
-				t.Errorf("CodeUri = %q, want cmd/<name>", f.CodeURI)
+			if f.CodeURI != "." {
+				t.Errorf("CodeUri = %q, want . (the repository root)", f.CodeURI)
 			}
 		})
 	}
 }
 
-// TestRepoFunctionsBuild builds each CodeUri the way Lambda runs it. sam
-// build's go1.x builder runs `go build` in the CodeUri directory, and Go
-// finds the root go.mod from there, so this is the same compilation.
-func TestRepoFunctionsBuild(t *testing.T) {
-	goTool := testenv.Required(t, "go")
-	fns := loadRepoTemplate(t).Functions()
-	for _, id := range slices.Sorted(maps.Keys(fns)) {
-		f := fns[id]
-		t.Run(id, func(t *testing.T) {
-			pkg := "./" + f.CodeURI
-			if info, err := os.Stat(filepath.Join(repoRoot, f.CodeURI)); err != nil || !info.IsDir() {
-				t.Fatalf("CodeUri %s is not a directory: %v", f.CodeURI, err)
-			}
-			env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-			list := exec.CommandContext(t.Context(), goTool, "list", "-tags", "lambda.norpc", "-f", "{{.Name}}", pkg)
-			list.Dir, list.Env = repoRoot, env
-			out, err := list.CombinedOutput()
-			if err != nil {
-				t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-			}
-			if name := strings.TrimSpace(string(out)); name != "main" {
-				t.Fatalf("%s is package %q, want main", pkg, name)
-			}
-			build := exec.CommandContext(t.Context(), goTool, "build", "-tags", "lambda.norpc", "-o", os.DevNull, pkg)
-			build.Dir, build.Env = repoRoot, env
-			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-			}
-		})
+// TestRepoFunctionsHaveMakeTargets: each function has the target sam
+// build's makefile builder runs, and it builds one of cmd/.
+func TestRepoFunctionsHaveMakeTargets(t *testing.T) {
+	makeBin := testenv.Required(t, "make")
+	for id := range loadRepoTemplate(t).Functions() {
+		cmd := exec.CommandContext(t.Context(), makeBin, "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts")
+		cmd.Dir = repoRoot
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "-o /artifacts/bootstrap ./cmd/") {
+			t.Errorf("make -n build-%s: %v\n%s", id, err, out)
+		}
 	}
 }
 
@@ -668,6 +649,8 @@ assert dep["capabilities"] == "CAPABILITY_IAM", dep
 assert dep["resolve_s3"] is True, dep
 assert dep["confirm_changeset"] is True, dep
 assert d["build"]["parameters"]["parallel"] is True
+assert d["build"]["parameters"]["build_in_source"] is True
+assert d["build"]["parameters"]["cached"] is False
 `
 	cmd := exec.CommandContext(t.Context(), python, "-c", script, "samconfig.toml")
 	cmd.Dir = repoRoot

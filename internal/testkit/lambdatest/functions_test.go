@@ -3,7 +3,6 @@ package lambdatest
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -60,30 +59,6 @@ func TestFunctions(t *testing.T) {
 	t.Run("ItemsFunctions", func(t *testing.T) { testItemsFunctions(t, a) })
 	t.Run("BroadcastFunction", func(t *testing.T) { testBroadcastFunction(t, a) })
 	t.Run("WriteReachesRoom", func(t *testing.T) { testWriteReachesRoom(t, a) })
-}
-
-// TestBuildARM64 cross-compiles every function for the architecture the
-// template deploys (arm64) and checks each is a static linux executable.
-func TestBuildARM64(t *testing.T) {
-	root := RepoRoot(t)
-	for name, path := range Build(t, root, t.TempDir(), "arm64", Functions()...) {
-		f, err := elf.Open(path)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
-			t.Errorf("%s: machine %v, type %v; want EM_AARCH64 ET_EXEC", name, f.Machine, f.Type)
-		}
-		// provided.al2023 runs the file as is: a dynamic loader request
-		// means cgo crept in.
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				t.Errorf("%s asks for a dynamic loader; it must be static (CGO_ENABLED=0)", name)
-			}
-		}
-		f.Close()
-	}
 }
 
 // stack is what the functions of one subtest talk to: tables and a topic

@@ -89,8 +89,8 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Build compiles fns the way the template deploys them (CGO off, GOOS
-// linux, -tags lambda.norpc) for goarch, each to outDir/<Name>/bootstrap,
+// Build compiles fns the way the Makefile does (CGO off, GOOS linux, -tags
+// lambda.norpc, -trimpath, no VCS stamp) for goarch, each to outDir/<Name>/bootstrap,
 // and returns those paths by function name. One go command builds them
 // all, so they link in parallel.
 func Build(t testing.TB, root, outDir, goarch string, fns ...Function) map[string]string {
@@ -100,7 +100,7 @@ func Build(t testing.TB, root, outDir, goarch string, fns ...Function) map[strin
 	if err := os.MkdirAll(staging, 0o755); err != nil {
 		t.Fatalf("lambdatest: %v", err)
 	}
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-o", staging + string(filepath.Separator)}
+	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-o", staging + string(filepath.Separator)}
 	for _, fn := range fns {
 		args = append(args, "./"+filepath.ToSlash(fn.Dir))
 	}
