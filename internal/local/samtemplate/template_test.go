@@ -719,7 +719,7 @@ func TestLogGroupCheckCatches(t *testing.T) {
 		{"no global JSON format", "      LogFormat: JSON\n", ""},
 		{"no global level", "      ApplicationLogLevel: !Ref LogLevel\n", ""},
 		{"permissions boundary", "    MemorySize: 256\n", "    MemorySize: 256\n    PermissionsBoundary: arn:aws:iam::aws:policy/ReadOnlyAccess\n"},
-		{"own role", "      CodeUri: cmd/items-read\n", "      CodeUri: cmd/items-read\n      Role: arn:aws:iam::123456789012:role/other\n"},
+		{"own role", "      Description: GET an item", "      Role: arn:aws:iam::123456789012:role/other\n      Description: GET an item"},
 		{"denied log writes", "              Resource: !Ref PushTopic\n", "              Resource: !Ref PushTopic\n            - Effect: Deny\n              Action: logs:PutLogEvents\n              Resource: '*'\n"},
 	}
 	for _, tc := range tests {
