@@ -187,7 +187,7 @@ type Function struct {
 	Runtime       string
 	Handler       string
 	Architectures []string
-	// BuildMethod is Metadata.BuildMethod (go1.x for sam build's Go builder).
+	// BuildMethod is Metadata.BuildMethod (makefile: sam build runs make build-<LogicalId>).
 	BuildMethod string
 	// Environment holds Environment.Variables, each rendered in Resolve's
 	// syntax: literals as they are, !Ref X as "${X}", !GetAtt X.Arn as
