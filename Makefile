@@ -36,12 +36,16 @@ local:
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
+# The SAM CLI and cfn-lint on PATH, else the ones the test command installs.
+SAM ?= $(shell command -v sam || echo .venv/bin/sam)
+CFN_LINT ?= $(shell command -v cfn-lint || echo .venv/bin/cfn-lint)
+
 lint:
-	gofmt -l . && go vet ./... && .venv/test/bin/cfn-lint template.yaml
+	gofmt -l . && go vet ./... && $(CFN_LINT) template.yaml
 
 deploy:
-	sam build
-	sam deploy
+	$(SAM) build
+	$(SAM) deploy
 
 clean:
 	rm -rf bin .aws-sam

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,17 +25,12 @@ import (
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/local"
 	"github.com/pushgate/pushgate/internal/local/samtemplate"
+	"github.com/pushgate/pushgate/internal/testkit/localtest"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.MotoMain(m)) }
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
 
 type mode struct {
 	name  string
@@ -55,34 +48,12 @@ var modes = []mode{
 
 func start(t testing.TB, m mode, tweak func(*local.Options)) (*local.Stack, *testenv.Buffer) {
 	t.Helper()
-	logs := &testenv.Buffer{}
-	o := local.Options{
-		HTTPPort: -1, WSPort: -1,
-		TemplatePath: filepath.Join(repoRoot(t), "template.yaml"),
-		WebDir:       filepath.Join(repoRoot(t), "web"),
-		Log:          slog.New(slog.NewJSONHandler(logs, nil)),
-	}
-	m.setup(t, &o)
-	if tweak != nil {
-		tweak(&o)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := local.Start(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
+	return localtest.Start(t, func(o *local.Options) {
+		m.setup(t, o)
+		if tweak != nil {
+			tweak(o)
 		}
 	})
-	return s, logs
 }
 
 func dial(t testing.TB, s *local.Stack, room string) *wsclient.Client {
@@ -268,7 +239,7 @@ func TestConnectRefusedWithHandlerStatus(t *testing.T) {
 // template's routes: every HTTP route reaches its function, and the
 // WebSocket API selects routes as the template says.
 func TestRoutesAgreeWithTemplate(t *testing.T) {
-	tmpl, err := samtemplate.Load(filepath.Join(repoRoot(t), "template.yaml"))
+	tmpl, err := samtemplate.Load(filepath.Join(localtest.Root(), "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +306,7 @@ func TestInvoke(t *testing.T) {
 		{"ConnectionFunction", "ws-connect.json", `"statusCode":200`},
 	}
 	for _, tc := range tests {
-		ev, err := os.ReadFile(filepath.Join(repoRoot(t), "events", tc.event))
+		ev, err := os.ReadFile(filepath.Join(localtest.Root(), "events", tc.event))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushgate/pushgate/internal/local"
+	"github.com/pushgate/pushgate/internal/testkit/localtest"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
@@ -49,7 +49,7 @@ func TestPushgateClient(t *testing.T) {
 // test asks for it, the stack behind that port.
 func TestPushgateClientOnNodeWebSocket(t *testing.T) {
 	node := testenv.Required(t, "node")
-	stack := startStack(t)
+	stack, _ := localtest.Start(t, nil)
 	late := testenv.FreeAddr(t)
 	_, wsPort, _ := strings.Cut(strings.TrimPrefix(stack.WebSocketURL(), "ws://"), ":")
 	wsPort, _, _ = strings.Cut(wsPort, "/")
@@ -137,7 +137,7 @@ func TestBrowser(t *testing.T) {
 		testenv.Unavailable(t, "browsertest: playwright-core is not installed (run `npm ci --prefix internal/browsertest`): %v", err)
 	}
 
-	stack := startStack(t)
+	stack, _ := localtest.Start(t, nil)
 	control := httptest.NewServer(controlHandler(stack))
 	t.Cleanup(control.Close)
 
@@ -147,38 +147,6 @@ func TestBrowser(t *testing.T) {
 		"PUSHGATE_CONTROL_URL=" + control.URL,
 		EnvChromium + "=" + chromium,
 	}, "browser.test.mjs")
-}
-
-// startStack starts a local stack on free ports with in-memory stores,
-// closed when the test ends (its logs shown if the test failed).
-func startStack(t *testing.T) *local.Stack {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &testenv.Buffer{}
-	stack, err := local.Start(t.Context(), local.Options{
-		HTTPPort:     -1,
-		WSPort:       -1,
-		TemplatePath: filepath.Join(root, "template.yaml"),
-		WebDir:       filepath.Join(root, "web"),
-		Log:          slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatalf("start the local stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := stack.Close(ctx); err != nil {
-			t.Errorf("close the local stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("local stack logs:\n%s", logs.String())
-		}
-	})
-	return stack
 }
 
 // controlHandler lets the Node tests act on the stack as only the server

@@ -13,52 +13,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/local"
-	"github.com/pushgate/pushgate/internal/testkit/testenv"
+	"github.com/pushgate/pushgate/internal/testkit/localtest"
 	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 	"github.com/pushgate/pushgate/internal/wire"
 )
-
-// stack is started once for every case; each case has rooms of its own.
-func startStack(t *testing.T) *local.Stack {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-	logs := &testenv.Buffer{}
-	s, err := local.Start(t.Context(), local.Options{
-		HTTPPort: -1, WSPort: -1,
-		TemplatePath: filepath.Join(root, "template.yaml"),
-		WebDir:       filepath.Join(root, "web"),
-		Log:          slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
-		}
-	})
-	return s
-}
 
 var rooms atomic.Int64
 
@@ -204,7 +172,8 @@ func pad(n int) string {
 }
 
 func TestHostileInput(t *testing.T) {
-	s := startStack(t)
+	// One stack for every case; each case has rooms of its own.
+	s, _ := localtest.Start(t, nil)
 	long := strings.Repeat("<", 30000)
 	fragments := func(n int) []int { return slices.Repeat([]int{wire.MaxFrameBytes}, n/wire.MaxFrameBytes+1) }
 

@@ -5,18 +5,14 @@ package readme_test
 
 import (
 	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pushgate/pushgate/internal/local"
+	"github.com/pushgate/pushgate/internal/testkit/localtest"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 )
@@ -27,8 +23,7 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "jq", "aws", "go"} {
 		testenv.Required(t, tool)
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root := localtest.Root()
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -43,26 +38,7 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 		t.Fatalf("the tour has %d blocks marked <!-- tour -->", len(blocks))
 	}
 
-	logs := &testenv.Buffer{}
-	s, err := local.Start(t.Context(), local.Options{
-		HTTPPort: -1, WSPort: -1,
-		TemplatePath: filepath.Join(root, "template.yaml"),
-		WebDir:       filepath.Join(root, "web"),
-		Log:          slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
-		}
-	})
+	s, _ := localtest.Start(t, nil)
 	board := wsclient.Dial(t, s.WebSocketURL()+"?room=demo")
 	board.Send(`{"action":"whoami"}`)
 	id, _ := board.Next()["connectionId"].(string)
