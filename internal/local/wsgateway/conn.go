@@ -155,20 +155,17 @@ func (c *conn) writeLoop() {
 		select {
 		case <-c.wake:
 		case <-c.closeCh:
-			if _, ok := c.peek(); !ok {
+			if c.drained() {
 				return
 			}
 		}
 	}
 }
 
-func (c *conn) peek() (message, bool) {
+func (c *conn) drained() bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if len(c.queue) == 0 {
-		return message{}, false
-	}
-	return c.queue[0], true
+	return len(c.queue) == 0
 }
 
 // write sends one message, split into frames of at most 32 KB, within
