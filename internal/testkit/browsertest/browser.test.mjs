@@ -5,7 +5,9 @@
 // with the URLs in the environment:
 //   PUSHGATE_HTTP_URL     the HTTP API, which also serves web/
 //   PUSHGATE_WS_URL       the WebSocket stage URL
-//   PUSHGATE_CONTROL_URL  POST /kick[?room=] closes sockets server-side; GET /connections
+//   PUSHGATE_CONTROL_URL  POST /kick[?room=] closes sockets server-side; GET /connections;
+//                         POST /hostile?room=; POST /listen
+//   PUSHGATE_LATE_WS_URL  a WebSocket stage URL that refuses connections until POST /listen
 //   PUSHGATE_CHROMIUM     the Chromium binary (default /usr/bin/chromium)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,7 @@ import { chromium } from 'playwright-core';
 const HTTP = need('PUSHGATE_HTTP_URL');
 const WS = need('PUSHGATE_WS_URL');
 const CONTROL = need('PUSHGATE_CONTROL_URL');
+const LATE_WS = need('PUSHGATE_LATE_WS_URL');
 const CHROMIUM = process.env.PUSHGATE_CHROMIUM || '/usr/bin/chromium';
 
 const TEST_TIMEOUT = 20_000;
@@ -194,6 +197,15 @@ test('board: survives the server closing its socket', { timeout: TEST_TIMEOUT },
   await waitForItem(b, 'after-kick', 1, 'still here');
   await assertNotReloaded(b);
   assert.equal((await states(b)).at(-1), 'open', 'the item came over the socket, not a reconnect');
+});
+
+test('board: keeps trying a stack that is not up yet, then connects', { timeout: TEST_TIMEOUT }, async (t) => {
+  const room = uniqueRoom('late');
+  const page = await openPage(t, `${HTTP}/?${new URLSearchParams({ room, api: HTTP, ws: LATE_WS })}`);
+  await page.waitForFunction(() => window.demo.states.includes('reconnecting'));
+  await control('POST', '/listen');
+  await page.locator('[data-testid="conn-state"][data-state="open"]').waitFor();
+  await page.waitForFunction(() => /^[A-Za-z0-9_-]{15}=$/.test(window.demo.connectionId));
 });
 
 test('board: stays connected while another client sends invalid bytes', { timeout: TEST_TIMEOUT }, async (t) => {

@@ -50,37 +50,48 @@ func TestPushgateClient(t *testing.T) {
 func TestPushgateClientOnNodeWebSocket(t *testing.T) {
 	node := testenv.Required(t, "node")
 	stack, _ := localtest.Start(t, nil)
-	late := testenv.FreeAddr(t)
-	_, wsPort, _ := strings.Cut(strings.TrimPrefix(stack.WebSocketURL(), "ws://"), ":")
-	wsPort, _, _ = strings.Cut(wsPort, "/")
-	var proxy *tcpProxy
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /listen", func(w http.ResponseWriter, _ *http.Request) {
-		if proxy != nil {
-			http.Error(w, "listening already", http.StatusConflict)
-			return
-		}
-		p, err := listenProxy(late, net.JoinHostPort("127.0.0.1", wsPort))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		proxy = p
-		w.WriteHeader(http.StatusOK)
-	})
-	control := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		control.Close()
-		if proxy != nil {
-			proxy.Close()
-		}
-	})
-	_, stage, _ := strings.Cut(strings.TrimPrefix(stack.WebSocketURL(), "ws://"), "/")
+	late := newLateProxy(t, stack)
+	control := httptest.NewServer(controlHandler(stack, late))
+	t.Cleanup(control.Close)
 	runNode(t, node, []string{
 		"PUSHGATE_HTTP_URL=" + stack.HTTPURL(),
-		"PUSHGATE_LATE_WS_URL=ws://" + late + "/" + stage,
+		"PUSHGATE_LATE_WS_URL=" + late.url,
 		"PUSHGATE_CONTROL_URL=" + control.URL,
 	}, "nodews.test.mjs")
+}
+
+// lateProxy is a WebSocket URL that refuses connections until listen is
+// called, and from then on forwards them to the stack: a stack that comes
+// up after its clients.
+type lateProxy struct {
+	url, addr, to string
+	mu            sync.Mutex
+	proxy         *tcpProxy
+}
+
+func newLateProxy(t *testing.T, stack *local.Stack) *lateProxy {
+	hostPort, stage, _ := strings.Cut(strings.TrimPrefix(stack.WebSocketURL(), "ws://"), "/")
+	l := &lateProxy{addr: testenv.FreeAddr(t), to: hostPort}
+	l.url = "ws://" + l.addr + "/" + stage
+	t.Cleanup(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.proxy != nil {
+			l.proxy.Close()
+		}
+	})
+	return l
+}
+
+func (l *lateProxy) listen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.proxy != nil {
+		return errors.New("listening already")
+	}
+	p, err := listenProxy(l.addr, l.to)
+	l.proxy = p
+	return err
 }
 
 // tcpProxy forwards every connection on its address to another.
@@ -138,13 +149,15 @@ func TestBrowser(t *testing.T) {
 	}
 
 	stack, _ := localtest.Start(t, nil)
-	control := httptest.NewServer(controlHandler(stack))
+	late := newLateProxy(t, stack)
+	control := httptest.NewServer(controlHandler(stack, late))
 	t.Cleanup(control.Close)
 
 	runNode(t, node, []string{
 		"PUSHGATE_HTTP_URL=" + stack.HTTPURL(),
 		"PUSHGATE_WS_URL=" + stack.WebSocketURL(),
 		"PUSHGATE_CONTROL_URL=" + control.URL,
+		"PUSHGATE_LATE_WS_URL=" + late.url,
 		EnvChromium + "=" + chromium,
 	}, "browser.test.mjs")
 }
@@ -156,9 +169,18 @@ func TestBrowser(t *testing.T) {
 //	                     Management API's DELETE; answers {"kicked": n}.
 //	POST /hostile?room=R joins R and sends what no browser can send (see
 //	                     sendHostile); answers what came back.
+//	POST /listen         makes PUSHGATE_LATE_WS_URL, which refused
+//	                     connections so far, forward them to the stack.
 //	GET /connections     {"ids": [...]}, the open sockets.
-func controlHandler(stack *local.Stack) http.Handler {
+func controlHandler(stack *local.Stack, late *lateProxy) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /listen", func(w http.ResponseWriter, _ *http.Request) {
+		if err := late.listen(); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		writeJSON(w, map[string]string{"listening": late.url})
+	})
 	mux.HandleFunc("POST /kick", func(w http.ResponseWriter, r *http.Request) {
 		ids := stack.ConnectionIDs()
 		if room := r.URL.Query().Get("room"); room != "" {

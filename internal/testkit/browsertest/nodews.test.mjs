@@ -47,7 +47,7 @@ test('keeps retrying a refused connection until the server is there', { timeout:
   assert.equal(client.state, 'reconnecting');
 
   const res = await fetch(`${CONTROL}/listen`, { method: 'POST' });
-  assert.equal(res.status, 200);
+  assert.equal(res.status, 200, await res.text());
   await until(client, 'open');
   const me = await client.whoami();
   assert.match(me.connectionId, /^[A-Za-z0-9_-]{15}=$/);
