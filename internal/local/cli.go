@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -45,8 +46,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer, getenv f
 	fs.IntVar(&o.HTTPPort, "http-port", DefaultHTTPPort, "HTTP API and demo page port")
 	fs.IntVar(&o.WSPort, "ws-port", DefaultWSPort, "WebSocket API and Management API port")
 	templateFlags(fs, &o)
-	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", getenv("AWS_ENDPOINT_URL_DYNAMODB"), "store in DynamoDB at this endpoint (e.g. moto_server) instead of memory")
-	fs.StringVar(&o.SNSEndpoint, "sns-endpoint", getenv("AWS_ENDPOINT_URL_SNS"), "publish through SNS at this endpoint instead of in-process")
+	endpointFlags(fs, &o, getenv)
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Minute, "close sockets idle this long (API Gateway: 10m)")
 	fs.DurationVar(&o.MaxLifetime, "max-lifetime", 2*time.Hour, "close sockets this old (API Gateway: 2h)")
 	fs.Usage = func() {
@@ -84,13 +84,15 @@ func invokeCommand(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fs.SetOutput(stderr)
 	var o Options
 	templateFlags(fs, &o)
+	endpointFlags(fs, &o, getenv)
 	event := fs.String("e", "", "the event JSON file (- for standard input)")
 	function := fs.String("function", "", "the function's logical id (or give it first)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: local invoke <Function> -e events/<file>.json [flags]
 
 Runs one function's handler once, in-process, with the template's
-environment and empty in-memory stores, and prints its raw response.
+environment, and prints its raw response. The stores are empty and in
+memory unless -dynamodb-endpoint names one that outlives the invoke.
 Functions: %s
 
 flags:
@@ -107,6 +109,9 @@ flags:
 	if *function == "" || *event == "" {
 		fs.Usage()
 		return errors.New("invoke needs a function and -e <event file>")
+	}
+	if !slices.Contains(config.Functions(), *function) {
+		return fmt.Errorf("no function %q; the template has %s", *function, strings.Join(config.Functions(), ", "))
 	}
 	if err := locate(&o); err != nil {
 		return err
@@ -184,6 +189,12 @@ func connectionsCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 			c.ConnectedAt.Local().Format(time.TimeOnly), c.SourceIP, c.UserAgent)
 	}
 	return w.Flush()
+}
+
+// endpointFlags choose external stores for a stack.
+func endpointFlags(fs *flag.FlagSet, o *Options, getenv func(string) string) {
+	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", getenv("AWS_ENDPOINT_URL_DYNAMODB"), "store in DynamoDB at this endpoint (e.g. moto_server) instead of memory")
+	fs.StringVar(&o.SNSEndpoint, "sns-endpoint", getenv("AWS_ENDPOINT_URL_SNS"), "publish through SNS at this endpoint instead of in-process")
 }
 
 // templateFlags are the flags every subcommand that builds a stack takes.

@@ -29,7 +29,7 @@ func TestInvokeCommand(t *testing.T) {
 		{"put", []string{"invoke", "ItemsWriteFunction", "-e", "../../events/http-put.json"}, 201, ""},
 		{"function after flags", []string{"invoke", "-e", "../../events/http-list.json", "-function", "ItemsReadFunction"}, 200, ""},
 		{"ws frame", []string{"invoke", "ConnectionFunction", "-e", "../../events/ws-unknown-action.json"}, 200, ""},
-		{"unknown function", []string{"invoke", "NoSuchFunction", "-e", "../../events/http-put.json"}, 0, "no function"},
+		{"unknown function", []string{"invoke", "NoSuchFunction", "-e", "../../events/http-put.json"}, 0, `no function "NoSuchFunction"; the template has ConnectionFunction`},
 		{"no event", []string{"invoke", "ItemsReadFunction"}, 0, "-e"},
 		{"missing file", []string{"invoke", "ItemsReadFunction", "-e", "nope.json"}, 0, "no such file"},
 		{"bad flag", []string{"-no-such-flag"}, 0, "not defined"},
@@ -58,13 +58,38 @@ func TestInvokeCommand(t *testing.T) {
 	}
 }
 
+// TestInvokesChainThroughAStoreThatOutlivesThem: each invoke starts a stack
+// of its own, so only an external store carries a write to a later read.
+func TestInvokesChainThroughAStoreThatOutlivesThem(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	invoke := func(fn, event string) map[string]any {
+		var out, errb bytes.Buffer
+		err := Main(context.Background(), []string{"invoke", fn, "-e", "../../events/" + event, "-dynamodb-endpoint", moto},
+			nil, &out, &errb, func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("invoke %s: %v\n%s", fn, err, errb.String())
+		}
+		var resp map[string]any
+		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+			t.Fatalf("%s: %v", out.String(), err)
+		}
+		return resp
+	}
+	if r := invoke("ItemsWriteFunction", "http-put.json"); r["statusCode"] != float64(201) {
+		t.Fatalf("put: %v", r)
+	}
+	if r := invoke("ItemsReadFunction", "http-get.json"); r["statusCode"] != float64(200) {
+		t.Errorf("get after the put, in another invoke: %v", r)
+	}
+}
+
 func TestHelp(t *testing.T) {
 	tests := []struct {
 		args      []string
 		want, not []string
 	}{
 		{[]string{"-h"}, []string{"-http-port", "-dynamodb-endpoint", "-idle-timeout", "local invoke -h", "local connections -h"}, []string{"-function"}},
-		{[]string{"invoke", "-h"}, []string{"-e ", "-function", "-template", "ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction"}, []string{"-http-port", "-idle-timeout"}},
+		{[]string{"invoke", "-h"}, []string{"-e ", "-function", "-template", "-dynamodb-endpoint", "ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction"}, []string{"-http-port", "-idle-timeout"}},
 		{[]string{"connections", "-h"}, []string{"-http-port", "-json", connectionsPath}, []string{"-template", "-function"}},
 	}
 	for _, tc := range tests {
