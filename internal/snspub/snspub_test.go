@@ -33,27 +33,6 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(t.Output(), nil))
 }
 
-// recorder is a deliver func that keeps what it was given and fails with
-// err when set.
-type recorder struct {
-	err    error
-	mu     sync.Mutex
-	events []events.SNSEvent
-}
-
-func (r *recorder) deliver(_ context.Context, e events.SNSEvent) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return r.err
-}
-
-func (r *recorder) delivered() []events.SNSEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]events.SNSEvent(nil), r.events...)
-}
-
 // statusLog keeps the status of every response the receiver wrote.
 type statusLog struct {
 	mu       sync.Mutex
@@ -89,7 +68,7 @@ type subscription struct {
 	client   *sns.Client
 	topicARN string
 	subARN   string
-	rec      *recorder
+	rec      *testenv.SNSInbox
 	statuses *statusLog
 	server   *httptest.Server
 }
@@ -110,7 +89,7 @@ func subscribe(t *testing.T, deliverErr error) *subscription {
 		}
 	})
 
-	s := &subscription{client: client, topicARN: aws.ToString(topic.TopicArn), rec: &recorder{err: deliverErr}, statuses: &statusLog{}}
+	s := &subscription{client: client, topicARN: aws.ToString(topic.TopicArn), rec: &testenv.SNSInbox{Err: deliverErr}, statuses: &statusLog{}}
 	// The Receiver needs the subscription ARN, which exists only once the
 	// endpoint's URL has been subscribed.
 	var receiver atomic.Pointer[http.Handler]
@@ -139,7 +118,7 @@ func subscribe(t *testing.T, deliverErr error) *subscription {
 		t.Fatalf("Subscribe: %v", err)
 	}
 	s.subARN = aws.ToString(sub.SubscriptionArn)
-	h := snslocal.Receiver(s.subARN, s.rec.deliver, testLogger(t))
+	h := snslocal.Receiver(s.subARN, s.rec.Deliver, testLogger(t))
 	receiver.Store(&h)
 	return s
 }
@@ -177,7 +156,7 @@ func TestPublishReachesHTTPSubscriber(t *testing.T) {
 	}
 
 	// moto delivers to HTTP subscribers inside Publish.
-	delivered := s.rec.delivered()
+	delivered := s.rec.Events()
 	if len(delivered) != 1 || len(delivered[0].Records) != 1 {
 		t.Fatalf("delivered %+v, want one event of one record", delivered)
 	}
@@ -215,7 +194,7 @@ func TestPublishWhenDeliveryFails(t *testing.T) {
 	s := subscribe(t, boom)
 	err := snspub.New(s.client, s.topicARN).Publish(t.Context(), sampleEvent())
 
-	if got := s.rec.delivered(); len(got) == 0 {
+	if got := s.rec.Events(); len(got) == 0 {
 		t.Fatal("deliver was not called")
 	}
 	statuses := s.statuses.all()

@@ -1,7 +1,6 @@
 package snslocal_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -9,38 +8,17 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/pushgate/pushgate/internal/local/snslocal"
+	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(t.Output(), nil))
-}
-
-// recorder is a deliver func that keeps what it was given and fails with
-// err when set.
-type recorder struct {
-	err    error
-	mu     sync.Mutex
-	events []events.SNSEvent
-}
-
-func (r *recorder) deliver(_ context.Context, e events.SNSEvent) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return r.err
-}
-
-func (r *recorder) delivered() []events.SNSEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]events.SNSEvent(nil), r.events...)
 }
 
 func notificationBody(t *testing.T, typ string, extra map[string]any) string {
@@ -86,14 +64,14 @@ func TestReceiver(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{err: tc.deliverErr}
-			h := snslocal.Receiver("arn:sub", rec.deliver, testLogger(t))
+			rec := &testenv.SNSInbox{Err: tc.deliverErr}
+			h := snslocal.Receiver("arn:sub", rec.Deliver, testLogger(t))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest(tc.method, "/sns", strings.NewReader(tc.body)))
 			if w.Code != tc.wantStatus {
 				t.Errorf("status = %d, want %d (%s)", w.Code, tc.wantStatus, w.Body)
 			}
-			if got := rec.delivered(); len(got) != tc.wantEvents {
+			if got := rec.Events(); len(got) != tc.wantEvents {
 				t.Errorf("delivered %d events, want %d", len(got), tc.wantEvents)
 			}
 		})
@@ -101,8 +79,8 @@ func TestReceiver(t *testing.T) {
 }
 
 func TestReceiverBuildsLambdaRecord(t *testing.T) {
-	rec := &recorder{}
-	h := snslocal.Receiver("arn:sub", rec.deliver, testLogger(t))
+	rec := &testenv.SNSInbox{}
+	h := snslocal.Receiver("arn:sub", rec.Deliver, testLogger(t))
 	body := notificationBody(t, "Notification", map[string]any{
 		"Subject":          "hello",
 		"SignatureVersion": "2",
@@ -118,7 +96,7 @@ func TestReceiverBuildsLambdaRecord(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("status = %d (%s)", w.Code, w.Body)
 	}
-	got := rec.delivered()
+	got := rec.Events()
 	if len(got) != 1 || len(got[0].Records) != 1 {
 		t.Fatalf("delivered %+v", got)
 	}

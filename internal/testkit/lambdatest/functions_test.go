@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,7 +72,7 @@ type stack struct {
 	mgmtURL    string
 	conns      *dynamo.Connections
 	recorder   *mgmtserver.Recorder
-	notes      *notifications
+	notes      *testenv.SNSInbox
 }
 
 func newStack(t *testing.T) *stack {
@@ -85,7 +84,7 @@ func newStack(t *testing.T) *stack {
 		moto:     moto,
 		home:     t.TempDir(),
 		recorder: mgmtserver.NewRecorder(),
-		notes:    &notifications{},
+		notes:    &testenv.SNSInbox{},
 	}
 	s.connsTable, s.itemsTable = testenv.Tables(t, ddb)
 	s.conns = dynamo.NewConnections(ddb, s.connsTable)
@@ -98,7 +97,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(mgmt.Close)
 	s.mgmtURL = mgmt.URL + "/" + sampleStage
 
-	receiver := httptest.NewServer(snslocal.Receiver("", s.notes.add, slog.New(slog.DiscardHandler)))
+	receiver := httptest.NewServer(snslocal.Receiver("", s.notes.Deliver, slog.New(slog.DiscardHandler)))
 	t.Cleanup(receiver.Close)
 	snsClient := sns.NewFromConfig(cfg)
 	topic, err := snsClient.CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(testenv.Unique(t, "topic"))})
@@ -188,31 +187,11 @@ func (s *stack) requireGone(t *testing.T, id string) {
 	}
 }
 
-// notifications keeps what moto delivered to the topic's HTTP subscription
-// (synchronously, inside Publish).
-type notifications struct {
-	mu  sync.Mutex
-	got []events.SNSEvent
-}
-
-func (n *notifications) add(_ context.Context, ev events.SNSEvent) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.got = append(n.got, ev)
-	return nil
-}
-
-func (n *notifications) all() []events.SNSEvent {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Clone(n.got)
-}
-
 // published decodes the pushgate events of every notification so far.
-func (n *notifications) published(t *testing.T) ([]domain.Event, []events.SNSEvent) {
+func published(t *testing.T, n *testenv.SNSInbox) ([]domain.Event, []events.SNSEvent) {
 	t.Helper()
 	var out []domain.Event
-	evs := n.all()
+	evs := n.Events()
 	for _, ev := range evs {
 		for _, rec := range ev.Records {
 			e, err := snspub.Decode(rec)
@@ -457,7 +436,7 @@ func testItemsFunctions(t *testing.T, a artifacts) {
 	}
 	wantPublished := func(t *testing.T, n int, typ, id string, version int64, data string) {
 		t.Helper()
-		got, _ := s.notes.published(t)
+		got, _ := published(t, s.notes)
 		if len(got) != n {
 			t.Fatalf("%d events published, want %d: %+v", len(got), n, got)
 		}
@@ -602,7 +581,7 @@ func testWriteReachesRoom(t *testing.T, a artifacts) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("put: %d %s", resp.StatusCode, resp.Body)
 	}
-	published, notes := s.notes.published(t)
+	published, notes := published(t, s.notes)
 	if len(notes) != 1 || len(published) != 1 {
 		t.Fatalf("%d notifications, want 1", len(notes))
 	}
