@@ -6,6 +6,7 @@ package wsclient
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,6 +73,19 @@ func (c *Client) Write(typ websocket.MessageType, data []byte) {
 	defer cancel()
 	if err := c.Conn.Write(ctx, typ, data); err != nil {
 		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// Receive waits up to d for the next message and, unlike NextFrame, fails
+// with an error rather than the test, so another goroutine may call it.
+func (c *Client) Receive(d time.Duration) (Frame, error) {
+	select {
+	case f := <-c.recv:
+		return f, nil
+	case <-c.done:
+		return Frame{}, fmt.Errorf("socket closed: %w", c.err)
+	case <-time.After(d):
+		return Frame{}, fmt.Errorf("no frame within %v", d)
 	}
 }
 
