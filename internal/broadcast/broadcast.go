@@ -59,7 +59,7 @@ func (h *Handler) record(ctx context.Context, rec events.SNSEventRecord) error {
 	attrs := []any{
 		"messageId", rec.SNS.MessageID, "eventId", e.EventID, "type", e.Type, "room", e.Room,
 		"recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone,
-		"retried", res.Retried, "failed", res.Failed,
+		"retried", res.Retried, "throttled", res.Throttled, "failed", res.Failed,
 		"duration_ms", time.Since(start).Milliseconds(),
 	}
 	if err != nil {

@@ -97,7 +97,7 @@ func TestBroadcast(t *testing.T) {
 			line = m
 		}
 	}
-	for k, v := range map[string]float64{"recipients": 10, "delivered": 8, "gone": 2, "failed": 0, "retried": 0} {
+	for k, v := range map[string]float64{"recipients": 10, "delivered": 8, "gone": 2, "failed": 0, "retried": 0, "throttled": 0} {
 		if line[k] != v {
 			t.Errorf("log %s = %v, want %v (%s)", k, line[k], v, logs.String())
 		}

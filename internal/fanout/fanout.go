@@ -1,13 +1,15 @@
-// Package fanout delivers one frame to many connections: bounded concurrent
-// posts, retries with backoff for throttles and faults, pruning of gone
-// connections. The broadcaster, the WebSocket relay and the local stack all
-// deliver through it.
+// Package fanout delivers one frame to many connections: posts at the rate
+// the Management API allows (an AIMD window over posts in flight), retries
+// with backoff for throttles and faults, pruning of gone connections. The
+// broadcaster, the WebSocket relay and the local stack all deliver through
+// it.
 package fanout
 
 import (
 	"context"
 	"errors"
 	"iter"
+	"net/http"
 	"sync"
 	"time"
 
@@ -20,12 +22,37 @@ type Pruner interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// Defaults of Options, sized for API Gateway's account throttle of 10,000
+// posts per second at 20–50 ms a post (up to 500 in flight), within
+// Lambda's 1,024 file descriptors.
+const (
+	DefaultWorkers          = 500
+	DefaultInitialInFlight  = 32
+	DefaultAttempts         = 3
+	DefaultThrottleAttempts = 30
+	DefaultPostTimeout      = 5 * time.Second
+	DefaultBaseDelay        = 50 * time.Millisecond
+	DefaultMaxDelay         = 2 * time.Second
+)
+
 // Options tune a Fanout; zero values take the defaults.
 type Options struct {
-	// Workers is how many posts run at once (default 32).
+	// Workers bounds the posts in flight at once, which the window never
+	// passes (default 500).
 	Workers int
-	// Attempts bounds tries per connection for retryable failures (default 4).
+	// InitialInFlight is where the window starts (default 32); it grows
+	// while posts succeed and halves on a throttle.
+	InitialInFlight int
+	// Attempts bounds the tries of a post that fails with a server fault, a
+	// timeout or a transport error (default 3).
 	Attempts int
+	// ThrottleAttempts bounds the tries of a post that is throttled (429):
+	// a throttled post was not carried out, and the window slows down, so
+	// it is tried far more often than a failing one (default 30).
+	ThrottleAttempts int
+	// PostTimeout bounds one post, so a hung call cannot hold its place
+	// (default 5s).
+	PostTimeout time.Duration
 	// BaseDelay is the first backoff; each retry doubles it, with full jitter
 	// (default 50ms).
 	BaseDelay time.Duration
@@ -44,17 +71,28 @@ type Fanout struct {
 
 // New returns a Fanout that posts with p and deletes gone connections with pr.
 func New(p domain.Poster, pr Pruner, opt Options) *Fanout {
-	if opt.Workers <= 0 {
-		opt.Workers = 32
+	defaults := []struct {
+		v   *int
+		def int
+	}{
+		{&opt.Workers, DefaultWorkers},
+		{&opt.InitialInFlight, DefaultInitialInFlight},
+		{&opt.Attempts, DefaultAttempts},
+		{&opt.ThrottleAttempts, DefaultThrottleAttempts},
 	}
-	if opt.Attempts <= 0 {
-		opt.Attempts = 4
+	for _, d := range defaults {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if opt.PostTimeout <= 0 {
+		opt.PostTimeout = DefaultPostTimeout
 	}
 	if opt.BaseDelay <= 0 {
-		opt.BaseDelay = 50 * time.Millisecond
+		opt.BaseDelay = DefaultBaseDelay
 	}
 	if opt.MaxDelay <= 0 {
-		opt.MaxDelay = 2 * time.Second
+		opt.MaxDelay = DefaultMaxDelay
 	}
 	return &Fanout{poster: p, pruner: pr, opt: opt, sleep: backoff.Sleep}
 }
@@ -66,11 +104,14 @@ type Result struct {
 	Gone       int `json:"gone"`
 	// Retried counts retry attempts, not connections.
 	Retried int `json:"retried"`
-	Failed  int `json:"failed"`
+	// Throttled counts the posts answered 429; each was tried again.
+	Throttled int `json:"throttled"`
+	Failed    int `json:"failed"`
 }
 
 func (r *Result) add(o outcome) {
 	r.Retried += o.retries
+	r.Throttled += o.throttled
 	switch {
 	case o.gone:
 		r.Gone++
@@ -82,15 +123,17 @@ func (r *Result) add(o outcome) {
 }
 
 type outcome struct {
-	retries int
-	gone    bool
-	err     error
+	retries   int
+	throttled int
+	gone      bool
+	err       error
 }
 
 // Deliver posts frame to every connection id that pages yields, skipping
 // exclude and duplicates. One connection's failure never stops the others;
 // the error returned is the listing's, when pages fails, so the caller can
 // have the whole delivery retried rather than lose recipients silently.
+// The next page is read while the current one is posted.
 func (f *Fanout) Deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string) (Result, error) {
 	return f.deliver(ctx, frame, pages, exclude, f.opt.Workers)
 }
@@ -101,37 +144,72 @@ func (f *Fanout) To(ctx context.Context, frame []byte, ids ...string) (Result, e
 	return f.deliver(ctx, frame, pages, "", min(f.opt.Workers, max(len(ids), 1)))
 }
 
+// listed is one page of recipients, or the listing's failure.
+type listed struct {
+	ids []string
+	err error
+}
+
 func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int) (Result, error) {
-	ids := make(chan string, workers)
-	results := make(chan outcome, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range ids {
-				results <- f.deliverOne(ctx, id, frame)
-			}
-		}()
-	}
-	var res Result
-	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	win := newWindow(f.opt.InitialInFlight, workers)
+	stop := context.AfterFunc(ctx, win.close)
+	defer stop()
+
+	// The lister runs a page ahead of the posting, so a store round trip
+	// overlaps the posts of the page before.
+	ahead := make(chan listed, 1)
 	go func() {
-		defer close(done)
-		for o := range results {
-			res.add(o)
+		defer close(ahead)
+		for page, err := range pages {
+			select {
+			case ahead <- listed{page, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
 	}()
 
+	ids := make(chan string, workers)
+	var (
+		mu      sync.Mutex
+		res     Result
+		wg      sync.WaitGroup
+		started int
+	)
+	// Workers start when recipients wait for one and the window has room
+	// for more posts, so a room of three, or a fast Management API, costs
+	// a few goroutines, not Workers.
+	work := func() {
+		var mine Result
+		pt := newPostTimer(ctx, f.opt.PostTimeout)
+		defer pt.stop()
+		for id := range ids {
+			mine.add(f.deliverOne(ctx, pt, win, id, frame))
+		}
+		mu.Lock()
+		res.Retried += mine.Retried
+		res.Throttled += mine.Throttled
+		res.Gone += mine.Gone
+		res.Failed += mine.Failed
+		res.Delivered += mine.Delivered
+		mu.Unlock()
+	}
+
 	var listErr error
+	recipients := 0
 	seen := make(map[string]struct{})
 list:
-	for page, err := range pages {
-		if err != nil {
-			listErr = err
+	for page := range ahead {
+		if page.err != nil {
+			listErr = page.err
 			break
 		}
-		for _, id := range page {
+		for _, id := range page.ids {
 			if id == exclude {
 				continue
 			}
@@ -139,7 +217,11 @@ list:
 				continue
 			}
 			seen[id] = struct{}{}
-			res.Recipients++
+			recipients++
+			if started == 0 || (started < workers && len(ids) > started && float64(started) < win.size()) {
+				started++
+				wg.Go(work)
+			}
 			select {
 			case ids <- id:
 			case <-ctx.Done():
@@ -150,20 +232,31 @@ list:
 	}
 	close(ids)
 	wg.Wait()
-	close(results)
-	<-done
+	cancel()
+	for range ahead { // let the lister finish
+	}
+	res.Recipients = recipients
 	return res, listErr
 }
 
-func (f *Fanout) deliverOne(ctx context.Context, id string, frame []byte) outcome {
+func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, id string, frame []byte) outcome {
 	var o outcome
-	for attempt := 1; ; attempt++ {
-		err := f.poster.Post(ctx, id, frame)
+	failures, throttles := 0, 0
+	for {
+		started, err := win.acquire(ctx)
+		if err != nil {
+			o.err = err
+			return o
+		}
+		err = pt.post(f.poster, id, frame)
 		if err == nil {
+			win.release(false, started)
 			return o
 		}
 		var pe *domain.PostError
 		isPost := errors.As(err, &pe)
+		throttled := isPost && pe.Status == http.StatusTooManyRequests
+		win.release(throttled, started)
 		if isPost && pe.Gone() {
 			o.gone = true
 			if perr := f.pruner.Delete(ctx, id); perr != nil {
@@ -172,16 +265,69 @@ func (f *Fanout) deliverOne(ctx context.Context, id string, frame []byte) outcom
 			}
 			return o
 		}
-		if !isPost || !pe.Retryable() || attempt >= f.opt.Attempts || ctx.Err() != nil {
+		var tries int
+		if throttled {
+			o.throttled++
+			throttles++
+			tries = throttles
+		} else {
+			failures++
+			tries = failures
+		}
+		if !isPost || !pe.Retryable() || ctx.Err() != nil ||
+			(throttled && throttles >= f.opt.ThrottleAttempts) || (!throttled && failures >= f.opt.Attempts) {
 			o.err = err
 			return o
 		}
-		if err := f.sleep(ctx, f.backoff(attempt)); err != nil {
+		if err := f.sleep(ctx, f.backoff(tries)); err != nil {
 			o.err = err
 			return o
 		}
 		o.retries++
 	}
+}
+
+// postTimer bounds each post of one worker by PostTimeout with one timer
+// and one context, made again only after a post timed out: a context per
+// post would cost five allocations a recipient.
+type postTimer struct {
+	parent  context.Context
+	timeout time.Duration
+	ctx     context.Context
+	cancel  context.CancelFunc
+	timer   *time.Timer
+}
+
+func newPostTimer(parent context.Context, timeout time.Duration) *postTimer {
+	pt := &postTimer{parent: parent, timeout: timeout}
+	pt.renew()
+	return pt
+}
+
+func (pt *postTimer) renew() {
+	pt.ctx, pt.cancel = context.WithCancel(pt.parent)
+	pt.timer = time.AfterFunc(time.Hour, pt.cancel)
+	pt.timer.Stop()
+}
+
+// post is one attempt. One that outlives PostTimeout is a transport
+// failure (status 0): retryable.
+func (pt *postTimer) post(p domain.Poster, id string, frame []byte) error {
+	pt.timer.Reset(pt.timeout)
+	err := p.Post(pt.ctx, id, frame)
+	if !pt.timer.Stop() {
+		// It fired: this post's context is done; the next gets a fresh one.
+		pt.renew()
+		if err != nil && pt.parent.Err() == nil && !errors.As(err, new(*domain.PostError)) {
+			err = &domain.PostError{ConnectionID: id, Err: err}
+		}
+	}
+	return err
+}
+
+func (pt *postTimer) stop() {
+	pt.timer.Stop()
+	pt.cancel()
 }
 
 // backoff is the wait before retry number attempt.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/testkit/sink"
 )
 
 // scriptPoster answers each connection's posts with a scripted sequence of
@@ -114,7 +115,7 @@ func TestDeliver(t *testing.T) {
 			name:   "throttle then success is retried",
 			pages:  [][]string{{"a", "t"}},
 			script: map[string][]int{"t": {429, 503, 0}},
-			want:   Result{Recipients: 2, Delivered: 2, Retried: 2},
+			want:   Result{Recipients: 2, Delivered: 2, Retried: 2, Throttled: 1},
 		},
 		{
 			name:     "retries are bounded",
@@ -122,6 +123,13 @@ func TestDeliver(t *testing.T) {
 			script:   map[string][]int{"t": {500}},
 			attempts: 3,
 			want:     Result{Recipients: 2, Delivered: 1, Retried: 2, Failed: 1},
+		},
+		{
+			name:     "throttles are retried past Attempts",
+			pages:    [][]string{{"t"}},
+			script:   map[string][]int{"t": {429, 429, 429, 429, 0}},
+			attempts: 2,
+			want:     Result{Recipients: 1, Delivered: 1, Retried: 4, Throttled: 4},
 		},
 		{
 			name:   "client errors are not retried",
@@ -237,4 +245,50 @@ func TestTo(t *testing.T) {
 	if err != nil || got.Delivered != 1 || string(p.delivered["x"]) != "hi" {
 		t.Fatalf("To: %+v %v %q", got, err, p.delivered["x"])
 	}
+}
+
+// TestDeliverUnderThrottlingAndFaults: a sink that throttles hard, fails a
+// fifth of its calls and has one connection in ten gone. Every live
+// recipient gets exactly one copy, every gone one is pruned, nothing else
+// is.
+func TestDeliverUnderThrottlingAndFaults(t *testing.T) {
+	s := sink.New(sink.Options{Latency: time.Millisecond, Rate: 3000, Burst: 10, GoneEvery: 10, FailRate: 0.2})
+	const n = 3000
+	var pages [][]string
+	var live, gone []string
+	for i := 0; i < n; i += 100 {
+		var page []string
+		for j := i; j < i+100; j++ {
+			id := fmt.Sprintf("conn-%05d=", j)
+			page = append(page, id)
+			if s.IsGone(id) {
+				gone = append(gone, id)
+			} else {
+				live = append(live, id)
+			}
+		}
+		pages = append(pages, page)
+	}
+	pr := &recordPruner{}
+	f := New(s, pr, Options{Workers: 64, Attempts: 10, BaseDelay: 5 * time.Millisecond, MaxDelay: 200 * time.Millisecond})
+	res, err := f.Deliver(context.Background(), []byte("x"), pagesOf(pages...), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := s.Copies()
+	for _, id := range live {
+		if copies[id] != 1 {
+			t.Errorf("%s got %d copies", id, copies[id])
+		}
+	}
+	slices.Sort(pr.deleted)
+	if !slices.Equal(pr.deleted, gone) {
+		t.Errorf("pruned %d ids, want the %d gone ones", len(pr.deleted), len(gone))
+	}
+	st := s.Stats()
+	want := Result{Recipients: n, Delivered: len(live), Gone: len(gone), Throttled: int(st.Throttled), Retried: res.Retried}
+	if res != want || st.Throttled == 0 || st.Failed == 0 {
+		t.Errorf("result %+v, want %+v; sink %+v", res, want, st)
+	}
+	t.Logf("result %+v; sink %+v", res, st)
 }

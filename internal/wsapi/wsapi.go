@@ -88,7 +88,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 	if s.relay != nil {
 		attrs = append(attrs, "recipients", s.relay.Recipients, "delivered", s.relay.Delivered,
-			"gone", s.relay.Gone, "retried", s.relay.Retried, "failed", s.relay.Failed)
+			"gone", s.relay.Gone, "retried", s.relay.Retried, "throttled", s.relay.Throttled, "failed", s.relay.Failed)
 	}
 	h.log.InfoContext(ctx, "websocket event", attrs...)
 	return resp, nil
