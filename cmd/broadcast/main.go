@@ -17,7 +17,10 @@ import (
 func main() {
 	cfg, awsCfg, log := config.Setup(context.Background(), config.BroadcastFunction)
 	conns := dynamo.NewConnections(dynamodb.NewFromConfig(awsCfg), cfg.ConnectionsTable)
-	poster := mgmtapi.New(awsCfg, cfg.ManagementEndpoint, cfg.Fanout.Workers)
+	poster, err := mgmtapi.New(awsCfg, cfg.ManagementEndpoint, cfg.Fanout.Workers)
+	if err != nil {
+		config.Exit(log, err)
+	}
 	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout), log)
 	lambda.Start(h.Handle)
 }

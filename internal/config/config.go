@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,9 @@ func Load(function string, getenv func(string) string) (Config, error) {
 			c.TopicARN = v
 		case EnvManagementEndpoint:
 			c.ManagementEndpoint = strings.TrimRight(v, "/")
+			if u, perr := url.Parse(c.ManagementEndpoint); perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				err = fmt.Errorf("must be an https:// (or http://) URL")
+			}
 		case EnvFanoutWorkers:
 			c.Fanout.Workers, err = positive(v)
 		case EnvFanoutAttempts:

@@ -26,7 +26,12 @@ func Setup(ctx context.Context, function string) (Config, aws.Config, *slog.Logg
 		}
 		err = fmt.Errorf("aws config: %w", err)
 	}
+	Exit(log, err)
+	return Config{}, aws.Config{}, nil
+}
+
+// Exit ends a Lambda's init that cannot go on, with one log line.
+func Exit(log *slog.Logger, err error) {
 	log.Error("cannot start", "error", err.Error())
 	os.Exit(1)
-	return Config{}, aws.Config{}, nil
 }

@@ -99,9 +99,12 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 	if err != nil {
 		return err
 	}
-	fanFor := func(fn *function) *fanout.Fanout {
-		poster := mgmtapi.New(awsConfig(), fn.cfg.ManagementEndpoint, fn.cfg.Fanout.Workers)
-		return fanout.New(poster, conns(fn), fn.cfg.Fanout)
+	fanFor := func(fn *function) (*fanout.Fanout, error) {
+		poster, err := mgmtapi.New(awsConfig(), fn.cfg.ManagementEndpoint, fn.cfg.Fanout.Workers)
+		if err != nil {
+			return nil, fmt.Errorf("local: %s: %w", fn.name, err)
+		}
+		return fanout.New(poster, conns(fn), fn.cfg.Fanout), nil
 	}
 
 	// The same constructors as cmd/<function>/main.go, on local stores.
@@ -110,10 +113,18 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 		switch fn.name {
 		case config.ConnectionFunction:
 			s.conns = conns(fn)
-			h := wsapi.New(conns(fn), fanFor(fn), fn.cfg.ConnectionTTL, fn.log)
+			fan, err := fanFor(fn)
+			if err != nil {
+				return err
+			}
+			h := wsapi.New(conns(fn), fan, fn.cfg.ConnectionTTL, fn.log)
 			fn.handler, fn.ws = h.Handle, h.Handle
 		case config.BroadcastFunction:
-			h := broadcast.New(conns(fn), fanFor(fn), fn.log)
+			fan, err := fanFor(fn)
+			if err != nil {
+				return err
+			}
+			h := broadcast.New(conns(fn), fan, fn.log)
 			fn.handler, fn.sns = h.Handle, h.Handle
 		case config.ItemsReadFunction:
 			s.items = items(fn)

@@ -27,6 +27,15 @@ func testConfig() aws.Config {
 	}
 }
 
+func newClient(t testing.TB, endpoint string, conns int) *mgmtapi.Client {
+	t.Helper()
+	c, err := mgmtapi.New(testConfig(), endpoint, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestPostClassifiesStatus(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -58,7 +67,7 @@ func TestPostClassifiesStatus(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			c := mgmtapi.New(testConfig(), srv.URL+"/prod", 4)
+			c := newClient(t, srv.URL+"/prod", 4)
 			err := c.Post(context.Background(), "abc=", []byte(`{}`))
 			if gotPath != "/prod/%40connections/abc%3D" && gotPath != "/prod/@connections/abc%3D" {
 				t.Errorf("path = %q", gotPath)
@@ -84,7 +93,7 @@ func TestPostAndDeleteThroughManagementServer(t *testing.T) {
 	rec := mgmtserver.NewRecorder("c1")
 	srv := httptest.NewServer(mgmtserver.Handler(rec))
 	defer srv.Close()
-	c := mgmtapi.New(testConfig(), srv.URL+"/dev", 2)
+	c := newClient(t, srv.URL+"/dev", 2)
 	ctx := context.Background()
 	if err := c.Post(ctx, "c1", []byte(`{"a":1}`)); err != nil {
 		t.Fatal(err)
@@ -128,7 +137,7 @@ func TestPostsReuseConnections(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	const workers = 4
-	c := mgmtapi.New(testConfig(), srv.URL+"/prod", workers)
+	c := newClient(t, srv.URL+"/prod", workers)
 	ids := make([]string, 200)
 	for i := range ids {
 		ids[i] = fmt.Sprint("c", i)

@@ -884,7 +884,10 @@ func TestManagementAPI(t *testing.T) {
 			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
 		}),
 	}
-	poster := mgmtapi.New(cfg, endpoint, 2)
+	poster, err := mgmtapi.New(cfg, endpoint, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})

@@ -52,7 +52,11 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 	rec := mgmtserver.NewRecorder("a", "b", "c")
 	mgmt := httptest.NewServer(mgmtserver.Handler(rec))
 	defer mgmt.Close()
-	fan := fanout.New(mgmtapi.New(cfg, mgmt.URL+"/prod", 8), conns, fanout.Options{Workers: 8})
+	poster, err := mgmtapi.New(cfg, mgmt.URL+"/prod", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fan := fanout.New(poster, conns, fanout.Options{Workers: 8})
 
 	// Connections arrive through the WebSocket handler: a and b in "demo",
 	// c in "other", gone in "demo".

@@ -6,6 +6,7 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -21,6 +22,9 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 )
+
+// StatsPath answers the sink's counts.
+const StatsPath = "/_sink/stats"
 
 // Options shape a Sink; zero values turn each behaviour off.
 type Options struct {
@@ -129,8 +133,21 @@ func (s *Sink) Post(ctx context.Context, id string, _ []byte) error {
 }
 
 // ServeHTTP answers the Management API's PostToConnection as API Gateway
-// does, error types included.
+// does, error types included, and GET /_sink/stats with Stats and the
+// number of connections that got a copy, as JSON.
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == StatsPath {
+		st := s.Stats()
+		s.mu.Lock()
+		reached := len(s.copies)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Stats
+			Reached int
+		}{st, reached})
+		return
+	}
 	_, id, ok := strings.Cut(r.URL.Path, "/@connections/")
 	if !ok || id == "" || r.Method != http.MethodPost {
 		writeError(w, http.StatusNotFound, "NotFoundException")
