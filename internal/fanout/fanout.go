@@ -174,16 +174,16 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 		}
 	}()
 
-	ids := make(chan string, workers)
+	ids := make(chan string, 2*workers)
 	var (
 		mu      sync.Mutex
 		res     Result
 		wg      sync.WaitGroup
 		started int
 	)
-	// Workers start when recipients wait for one and the window has room
-	// for more posts, so a room of three, or a fast Management API, costs
-	// a few goroutines, not Workers.
+	// Workers start when more recipients wait than twice the workers there
+	// are and the window has room for more posts, so a room of three, or a
+	// fast Management API, costs a few goroutines, not Workers.
 	work := func() {
 		var mine Result
 		pt := newPostTimer(ctx, f.opt.PostTimeout)
@@ -202,12 +202,15 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 
 	var listErr error
 	recipients := 0
-	seen := make(map[string]struct{})
+	var seen map[string]struct{}
 list:
 	for page := range ahead {
 		if page.err != nil {
 			listErr = page.err
 			break
+		}
+		if seen == nil {
+			seen = make(map[string]struct{}, len(page.ids))
 		}
 		for _, id := range page.ids {
 			if id == exclude {
@@ -218,7 +221,7 @@ list:
 			}
 			seen[id] = struct{}{}
 			recipients++
-			if started == 0 || (started < workers && len(ids) > started && float64(started) < win.size()) {
+			if started == 0 || (started < workers && len(ids) > 2*started && float64(started) < win.size()) {
 				started++
 				wg.Go(work)
 			}
