@@ -3,11 +3,14 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"iter"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,9 +40,12 @@ const (
 	connSK     = "conn"
 )
 
-// DefaultPageSize is how many member ids one Members page (one Query)
-// holds at most.
-const DefaultPageSize = 1000
+// MembershipShards is how many partitions a room's memberships spread
+// over: one partition takes about 1,000 writes a second, so a room of
+// 100,000 fills four times as fast, and Members reads the four at once.
+// A connection's shard follows from its id (shardOf). Shard 0 keeps the
+// unsharded key, room#<room>. Changing it moves memberships: keep it.
+const MembershipShards = 4
 
 // maxBatchWrite is BatchWriteItem's per-request limit.
 const maxBatchWrite = 25
@@ -55,8 +61,8 @@ const (
 // Option configures Connections.
 type Option func(*Connections)
 
-// WithPageSize sets the Limit of each Members query (n <= 0 keeps
-// DefaultPageSize).
+// WithPageSize sets a Limit on each Members query (tests use a small one
+// to exercise paging); without it a page ends at DynamoDB's 1 MB.
 func WithPageSize(n int) Option {
 	return func(c *Connections) {
 		if n > 0 {
@@ -79,7 +85,7 @@ var _ domain.ConnectionStore = (*Connections)(nil)
 // NewConnections returns a store on table; client is usually a
 // *dynamodb.Client.
 func NewConnections(client API, table string, opts ...Option) *Connections {
-	c := &Connections{api: client, table: table, pageSize: DefaultPageSize, sleep: backoff.Sleep}
+	c := &Connections{api: client, table: table, sleep: backoff.Sleep}
 	for _, o := range opts {
 		o(c)
 	}
@@ -91,7 +97,24 @@ func connKey(id string) map[string]types.AttributeValue {
 }
 
 func memberKey(room, id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: s(roomPrefix + room), attrSK: s(connPrefix + id)}
+	return map[string]types.AttributeValue{attrPK: s(roomPK(room, shardOf(id))), attrSK: s(connPrefix + id)}
+}
+
+// roomPK is the partition key of a room's shard: room#<room> for shard 0,
+// room#<room>#<shard> for the others (a room name has no #).
+func roomPK(room string, shard int) string {
+	if shard == 0 {
+		return roomPrefix + room
+	}
+	return roomPrefix + room + "#" + strconv.Itoa(shard)
+}
+
+// shardOf is the membership shard of a connection id: FNV-1a, so every
+// function and deployment agrees.
+func shardOf(id string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % MembershipShards)
 }
 
 func memberItem(room, id string, expiresAt time.Time) map[string]types.AttributeValue {
@@ -422,40 +445,84 @@ func (st *Connections) Leave(ctx context.Context, id, room string) error {
 	return nil
 }
 
-// Members queries the room's memberships one page (one Query) at a time,
-// following LastEvaluatedKey; a page ends at the Limit or at DynamoDB's
-// 1 MB, whichever comes first.
+// Members queries the room's membership shards at once, each one page
+// (one Query) at a time following LastEvaluatedKey, and yields the pages as
+// they come. A page ends at DynamoDB's 1 MB (or the WithPageSize Limit).
+// The first failure is yielded, and ends the listing.
 func (st *Connections) Members(ctx context.Context, room string) iter.Seq2[[]string, error] {
 	return func(yield func([]string, error) bool) {
-		var start map[string]types.AttributeValue
-		for {
-			out, err := st.api.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 &st.table,
-				KeyConditionExpression:    aws.String("#pk = :pk"),
-				ProjectionExpression:      aws.String("#sk"),
-				ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(roomPrefix + room)},
-				ConsistentRead:            aws.Bool(true),
-				Limit:                     aws.Int32(int32(st.pageSize)),
-				ExclusiveStartKey:         start,
-			})
-			if err != nil {
-				yield(nil, fmt.Errorf("dynamo: members of %s: %w", room, err))
-				return
-			}
-			ids := make([]string, 0, len(out.Items))
-			for _, item := range out.Items {
-				if id, ok := strings.CutPrefix(stringAttr(item, attrSK), connPrefix); ok {
-					ids = append(ids, id)
-				}
-			}
-			if len(ids) > 0 && !yield(ids, nil) {
-				return
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				return
-			}
-			start = out.LastEvaluatedKey
+		ctx, cancel := context.WithCancel(ctx)
+		pages := make(chan membersPage, MembershipShards)
+		var wg sync.WaitGroup
+		for shard := range MembershipShards {
+			wg.Go(func() { st.queryShard(ctx, room, shard, pages) })
 		}
+		go func() {
+			wg.Wait()
+			close(pages)
+		}()
+		// No query outlives the listing: the shards still reading are
+		// stopped and waited for.
+		defer func() {
+			cancel()
+			for range pages {
+			}
+		}()
+		for p := range pages {
+			if p.err != nil {
+				yield(nil, fmt.Errorf("dynamo: members of %s: %w", room, p.err))
+				return
+			}
+			if !yield(p.ids, nil) {
+				return
+			}
+		}
+	}
+}
+
+type membersPage struct {
+	ids []string
+	err error
+}
+
+func (st *Connections) queryShard(ctx context.Context, room string, shard int, pages chan<- membersPage) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &st.table,
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ProjectionExpression:      aws.String("#sk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(roomPK(room, shard))},
+		ConsistentRead:            aws.Bool(true),
+	}
+	if st.pageSize > 0 {
+		in.Limit = aws.Int32(int32(st.pageSize))
+	}
+	send := func(p membersPage) bool {
+		select {
+		case pages <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		out, err := st.api.Query(ctx, in)
+		if err != nil {
+			send(membersPage{err: err})
+			return
+		}
+		ids := make([]string, 0, len(out.Items))
+		for _, item := range out.Items {
+			if id, ok := strings.CutPrefix(stringAttr(item, attrSK), connPrefix); ok {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 && !send(membersPage{ids: ids}) {
+			return
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }

@@ -46,9 +46,9 @@ func TestItemsContract(t *testing.T) {
 	})
 }
 
-// TestMembersPastOneMegabyte fills a room with more than DynamoDB's 1 MB
-// Query page, fewer members than the page Limit: only following
-// LastEvaluatedKey lists them all.
+// TestMembersPastOneMegabyte fills a room's shard 0 with more than
+// DynamoDB's 1 MB Query page: only following LastEvaluatedKey lists them
+// all.
 func TestMembersPastOneMegabyte(t *testing.T) {
 	ctx := t.Context()
 	client, conns, _ := tables(t)
@@ -76,8 +76,8 @@ func TestMembersPastOneMegabyte(t *testing.T) {
 			t.Fatalf("%d writes unprocessed", n)
 		}
 	}
-	if members >= dynamo.DefaultPageSize || members*len(pad) <= 1<<20 {
-		t.Fatal("the room must exceed 1 MB with fewer members than a page's Limit")
+	if members*len(pad) <= 1<<20 {
+		t.Fatal("the room must exceed 1 MB")
 	}
 
 	store := dynamo.NewConnections(client, conns)
@@ -182,8 +182,9 @@ func TestRecordLayout(t *testing.T) {
 			"lastSeenAt": "N:" + ms, "sourceIp": "S:198.51.100.1", "userAgent": "S:ua", "identity": "S:alice",
 			"rooms": "SS:lobby,x", "expiresAt": "N:" + secs,
 		}},
-		{"membership", conns, map[string]string{"pk": "room#x", "sk": "conn#abc="}, map[string]string{
-			"pk": "S:room#x", "sk": "S:conn#abc=", "connectionId": "S:abc=", "expiresAt": "N:" + secs,
+		// abc= is in shard 2 of the room's memberships (FNV-1a of the id, modulo 4).
+		{"membership", conns, map[string]string{"pk": "room#x#2", "sk": "conn#abc="}, map[string]string{
+			"pk": "S:room#x#2", "sk": "S:conn#abc=", "connectionId": "S:abc=", "expiresAt": "N:" + secs,
 		}},
 		{"connection without identity or rooms", conns, map[string]string{"pk": "conn#bare", "sk": "conn"}, map[string]string{
 			"pk": "S:conn#bare", "sk": "S:conn", "connectionId": "S:bare", "connectedAt": "N:" + ms,

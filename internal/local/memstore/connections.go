@@ -15,9 +15,9 @@ import (
 	"github.com/pushgate/pushgate/internal/domain"
 )
 
-// DefaultPageSize is how many member ids Members yields at a time, matching
-// the DynamoDB store's query page.
-const DefaultPageSize = 1000
+// DefaultPageSize is how many member ids Members yields at a time, about
+// what one of the DynamoDB store's 1 MB query pages holds.
+const DefaultPageSize = 10000
 
 // Option configures Connections.
 type Option func(*Connections)
