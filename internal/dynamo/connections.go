@@ -117,6 +117,12 @@ func shardOf(id string) int {
 	return int(h.Sum32() % MembershipShards)
 }
 
+// MembershipItem is the record that puts connection id in room, as Put and
+// Join write it: for tools that load a table directly (benchmarks).
+func MembershipItem(room, id string, expiresAt time.Time) map[string]types.AttributeValue {
+	return memberItem(room, id, expiresAt)
+}
+
 func memberItem(room, id string, expiresAt time.Time) map[string]types.AttributeValue {
 	item := memberKey(room, id)
 	item[attrConnectionID] = s(id)
