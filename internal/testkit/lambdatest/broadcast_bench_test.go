@@ -112,7 +112,7 @@ func BenchmarkBroadcast(b *testing.B) {
 				b.ReportMetric(float64(peakRSSKB(r))/1024, "peak-rss-MB")
 				before = after
 			}
-			b.Logf("function log: %s", lastLine(r.Output(), `"msg":"broadcast"`))
+			b.Logf("table %s; function log: %s", table, lastLine(r.Output(), `"msg":"broadcast"`))
 		})
 	}
 }
