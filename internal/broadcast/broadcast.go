@@ -13,6 +13,7 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/metrics"
 	"github.com/pushgate/pushgate/internal/snspub"
 	"github.com/pushgate/pushgate/internal/wire"
 )
@@ -56,11 +57,22 @@ func (h *Handler) record(ctx context.Context, rec events.SNSEventRecord) error {
 		return nil
 	}
 	res, err := h.fan.Deliver(ctx, wire.EventFrame(e), h.conns.Members(ctx, e.Room), "")
+	elapsed := time.Since(start)
+	posts := res.Delivered + res.Gone + res.Failed + res.Retried
 	attrs := []any{
 		"messageId", rec.SNS.MessageID, "eventId", e.EventID, "type", e.Type, "room", e.Room,
 		"recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone,
 		"retried", res.Retried, "throttled", res.Throttled, "failed", res.Failed,
-		"duration_ms", time.Since(start).Milliseconds(),
+		"duration_ms", elapsed.Milliseconds(),
+		"posts_per_second", float64(posts) / max(elapsed.Seconds(), 0.001),
+		metrics.EMF(time.Now(),
+			metrics.Metric{Name: "recipients", Unit: metrics.Count},
+			metrics.Metric{Name: "delivered", Unit: metrics.Count},
+			metrics.Metric{Name: "gone", Unit: metrics.Count},
+			metrics.Metric{Name: "throttled", Unit: metrics.Count},
+			metrics.Metric{Name: "failed", Unit: metrics.Count},
+			metrics.Metric{Name: "duration_ms", Unit: metrics.Milliseconds},
+			metrics.Metric{Name: "posts_per_second", Unit: metrics.PerSecond}),
 	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "broadcast could not list recipients", append(attrs, "error", err.Error())...)

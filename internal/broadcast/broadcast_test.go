@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/local/memstore"
 	"github.com/pushgate/pushgate/internal/local/mgmtserver"
+	"github.com/pushgate/pushgate/internal/metrics"
 )
 
 // brokenListing fails the room listing after its first page.
@@ -64,7 +66,8 @@ func TestBroadcast(t *testing.T) {
 	rec.Open("other")
 
 	var logs bytes.Buffer
-	h := broadcast.New(conns, fanout.New(rec, conns, fanout.Options{Workers: 3}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	log := slog.New(slog.NewJSONHandler(&logs, nil)).With("function", "BroadcastFunction")
+	h := broadcast.New(conns, fanout.New(rec, conns, fanout.Options{Workers: 3}), log)
 	e := domain.Event{EventID: "e1", Type: domain.EventItemPut, Room: "demo", ID: "note", Version: 2,
 		Data: json.RawMessage(`{"text": "hi <b>"}`), Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ev := events.SNSEvent{Records: []events.SNSEventRecord{
@@ -90,12 +93,18 @@ func TestBroadcast(t *testing.T) {
 		}
 	}
 	var line map[string]any
+	var raw string
 	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
 		var m map[string]any
 		_ = json.Unmarshal([]byte(l), &m)
 		if m["msg"] == "broadcast" {
-			line = m
+			line, raw = m, l
 		}
+	}
+	// The summary line is also the invocation's CloudWatch metrics.
+	names, err := metrics.Check([]byte(raw))
+	if want := []string{"recipients", "delivered", "gone", "throttled", "failed", "duration_ms", "posts_per_second"}; err != nil || !slices.Equal(names, want) {
+		t.Errorf("metrics %v (%v), want %v", names, err, want)
 	}
 	for k, v := range map[string]float64{"recipients": 10, "delivered": 8, "gone": 2, "failed": 0, "retried": 0, "throttled": 0} {
 		if line[k] != v {

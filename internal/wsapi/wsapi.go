@@ -17,6 +17,7 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/metrics"
 	"github.com/pushgate/pushgate/internal/wire"
 )
 
@@ -89,6 +90,26 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	if s.relay != nil {
 		attrs = append(attrs, "recipients", s.relay.Recipients, "delivered", s.relay.Delivered,
 			"gone", s.relay.Gone, "retried", s.relay.Retried, "throttled", s.relay.Throttled, "failed", s.relay.Failed)
+	}
+	// One count per kind of invocation, as CloudWatch metrics.
+	var counted []metrics.Metric
+	count := func(name string) {
+		attrs = append(attrs, name, 1)
+		counted = append(counted, metrics.Metric{Name: name, Unit: metrics.Count})
+	}
+	switch {
+	case rc.RouteKey == RouteConnect && s.code == "":
+		count("connects")
+	case rc.RouteKey == RouteDisconnect:
+		count("disconnects")
+	case s.relay != nil:
+		count("relays")
+	}
+	if s.code != "" {
+		count("errors")
+	}
+	if len(counted) > 0 {
+		attrs = append(attrs, metrics.EMF(h.now(), counted...))
 	}
 	h.log.InfoContext(ctx, "websocket event", attrs...)
 	return resp, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/local/memstore"
 	"github.com/pushgate/pushgate/internal/local/mgmtserver"
+	"github.com/pushgate/pushgate/internal/metrics"
 	"github.com/pushgate/pushgate/internal/wsapi"
 )
 
@@ -40,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 	conns := memstore.NewConnections(memstore.WithPageSize(2))
 	rec := mgmtserver.NewRecorder()
 	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
+	log := slog.New(slog.NewJSONHandler(logs, nil)).With("function", "ConnectionFunction")
 	fan := fanout.New(rec, conns, fanout.Options{Workers: 4})
 	h := wsapi.New(conns, fan, 2*time.Hour+10*time.Minute, log).WithClock(func() time.Time { return t0 })
 	return &fixture{h: h, conns: conns, rec: rec, logs: logs}
@@ -363,6 +364,42 @@ func TestLogsOneSummaryLinePerInvocation(t *testing.T) {
 	for _, k := range []string{"route", "connectionId", "status", "duration_ms", "action"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("log line lacks %s: %s", k, lines[0])
+		}
+	}
+}
+
+// TestSummaryLinesCarryMetrics: connects, disconnects, relays and errors
+// are counted as CloudWatch metrics on the summary line; other lines
+// declare none.
+func TestSummaryLinesCarryMetrics(t *testing.T) {
+	f := newFixture(t)
+	steps := []struct {
+		do   func()
+		want []string
+	}{
+		{func() { f.connect(t, "c1", "r") }, []string{"connects"}},
+		{func() { f.connect(t, "c2", "r") }, []string{"connects"}},
+		{func() { f.send(t, "c1", `{"action":"update","target":"*"}`) }, []string{"relays"}},
+		{func() { f.send(t, "c1", `{"action":"dance"}`) }, []string{"errors"}},
+		{func() { f.send(t, "c1", `{"action":"update","target":"nobody"}`) }, []string{"relays", "errors"}},
+		{func() { f.send(t, "c1", `{"action":"ping"}`) }, nil},
+		{func() {
+			_, _ = f.h.Handle(context.Background(), wsEvent(wsapi.RouteDisconnect, "c2", "", nil))
+		}, []string{"disconnects"}},
+	}
+	for i, st := range steps {
+		f.logs.Reset()
+		st.do()
+		line := bytes.TrimSpace(f.logs.Bytes())
+		names, err := metrics.Check(line)
+		if st.want == nil {
+			if err == nil {
+				t.Errorf("step %d declares metrics %v: %s", i, names, line)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(names, st.want) {
+			t.Errorf("step %d: metrics %v (%v), want %v: %s", i, names, err, st.want, line)
 		}
 	}
 }
