@@ -27,7 +27,7 @@ func main() {
 	flag.Float64Var(&o.ConnectRate, "connect-rate", 500, "connections opened per second")
 	flag.IntVar(&o.Size, "size", 100, "item size in bytes")
 	flag.DurationVar(&o.Wait, "wait", 0, "how long deliveries may come after the last write (default 10s)")
-	flag.DurationVar(&o.Hold, "hold", 0, "keep the clients connected this long after the writes")
+	flag.DurationVar(&o.Hold, "hold", 0, "keep the clients connected this long after the writes, then write once more to each room")
 	jsonOut := flag.String("json", "", "write the JSON summary to this file (- for standard output)")
 	plotOut := flag.String("plot", "", "draw a latency histogram to this .png or .svg file")
 	flag.Parse()

@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -52,8 +53,9 @@ type Options struct {
 	// Wait is how long, after the last write, deliveries may still come
 	// (default 10s).
 	Wait time.Duration
-	// Hold keeps the clients connected this long after the writes, and
-	// counts every socket that fails meanwhile.
+	// Hold keeps the clients connected this long after the writes,
+	// counting every socket that fails meanwhile, and then writes once
+	// more to each room: those Rooms writes are part of the summary.
 	Hold time.Duration
 	// Progress, when set, gets progress bars.
 	Progress io.Writer
@@ -158,7 +160,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err := o.defaults(); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Clients: o.Clients, Writes: o.Writes}
+	sum := Summary{Clients: o.Clients}
 	var errsMu sync.Mutex
 	addErr := func(format string, args ...any) {
 		errsMu.Lock()
@@ -170,6 +172,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
+	// Sockets without TCP keepalive: thousands of sockets probing at once
+	// overflow loopback's receive backlog, so probes are lost and healthy
+	// sockets reset (docs/benchmarks.md).
+	dialer := &net.Dialer{KeepAlive: -1, Timeout: 15 * time.Second}
+	wsHTTP := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, Proxy: http.ProxyFromEnvironment}}
 	clients := make([]*client, o.Clients)
 	connectStart := time.Now()
 	bar := newBar(o.Progress, o.Clients, "connecting")
@@ -184,7 +191,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		wg.Go(func() {
 			defer func() { <-dials }()
 			room := fmt.Sprintf("%s-%d", o.Prefix, i%o.Rooms)
-			c, err := dial(runCtx, o.WebSocketURL, room)
+			c, err := dial(runCtx, wsHTTP, o.WebSocketURL, room)
 			if err != nil {
 				addErr("client %d: %v", i, err)
 				return
@@ -216,59 +223,79 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		}
 	}()
 
-	// The writes, at the rate asked; each carries its send time.
-	sent := make([]time.Time, o.Writes)
+	// The writes, at the rate asked; each carries its send time. After a
+	// hold, one more write per room shows that the held sockets still
+	// receive.
+	total := o.Writes
+	if o.Hold > 0 {
+		total += o.Rooms
+	}
+	sum.Writes = total
+	sent := make([]time.Time, total)
 	var wrote atomic.Int64
-	bar = newBar(o.Progress, o.Writes, "writing")
 	writeLimiter := rate.NewLimiter(rate.Limit(o.WriteRate), 1)
 	httpc := &http.Client{Timeout: 10 * time.Second}
 	pad := strings.Repeat("x", max(o.Size-40, 0))
-	var writes sync.WaitGroup
-	for k := range o.Writes {
-		if err := writeLimiter.Wait(ctx); err != nil {
+	round := func(from, to int, what string) error {
+		bar := newBar(o.Progress, to-from, what)
+		var writes sync.WaitGroup
+		for k := from; k < to; k++ {
+			if err := writeLimiter.Wait(ctx); err != nil {
+				return err
+			}
+			room := fmt.Sprintf("%s-%d", o.Prefix, k%o.Rooms)
+			sum.Expected += members[room]
+			sent[k] = time.Now()
+			writes.Go(func() {
+				if err := put(ctx, httpc, o.APIURL, room, k, pad); err != nil {
+					addErr("write %d: %v", k, err)
+					return
+				}
+				wrote.Add(1)
+				_ = bar.Add(1)
+			})
+		}
+		writes.Wait()
+		_ = bar.Finish()
+		// Wait for the deliveries.
+		deadline := time.Now().Add(o.Wait)
+		bar = newBar(o.Progress, sum.Expected, "delivering")
+		for {
+			n := 0
+			for _, c := range clients {
+				if c != nil {
+					c.mu.Lock()
+					n += len(c.got)
+					c.mu.Unlock()
+				}
+			}
+			_ = bar.Set(n)
+			if n >= sum.Expected || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return bar.Finish()
+	}
+	if err := round(0, o.Writes, "writing"); err != nil {
+		return sum, err
+	}
+	if o.Hold > 0 {
+		bar := newBar(o.Progress, int(o.Hold.Seconds()), "holding")
+		end := time.Now().Add(o.Hold)
+		for time.Now().Before(end) && ctx.Err() == nil {
+			select {
+			case <-time.After(min(time.Second, time.Until(end))):
+			case <-ctx.Done():
+			}
+			_ = bar.Set(int(o.Hold.Seconds() - time.Until(end).Seconds()))
+		}
+		_ = bar.Finish()
+		if err := round(o.Writes, total, "probing"); err != nil {
 			return sum, err
 		}
-		room := fmt.Sprintf("%s-%d", o.Prefix, k%o.Rooms)
-		sum.Expected += members[room]
-		sent[k] = time.Now()
-		writes.Go(func() {
-			if err := put(ctx, httpc, o.APIURL, room, k, pad); err != nil {
-				addErr("write %d: %v", k, err)
-				return
-			}
-			wrote.Add(1)
-			_ = bar.Add(1)
-		})
 	}
-	writes.Wait()
-	_ = bar.Finish()
-	sum.WriteErrors = o.Writes - int(wrote.Load())
-
-	// Wait for the deliveries.
-	deadline := time.Now().Add(o.Wait)
-	bar = newBar(o.Progress, sum.Expected, "delivering")
-	for {
-		n := 0
-		for _, c := range clients {
-			if c != nil {
-				c.mu.Lock()
-				n += len(c.got)
-				c.mu.Unlock()
-			}
-		}
-		_ = bar.Set(n)
-		if n >= sum.Expected || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = bar.Finish()
-	if o.Hold > 0 {
-		select {
-		case <-time.After(o.Hold):
-		case <-ctx.Done():
-		}
-	}
+	sum.WriteErrors = total - int(wrote.Load())
 
 	// Tally.
 	missed := map[int][]int{}
@@ -279,7 +306,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		c.mu.Lock()
 		st := ClientStats{Client: c.n, Room: c.room}
 		var lat []float64
-		for k := range o.Writes {
+		for k := range total {
 			if fmt.Sprintf("%s-%d", o.Prefix, k%o.Rooms) != c.room || sent[k].IsZero() {
 				continue
 			}
@@ -310,7 +337,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	return sum, nil
 }
 
-func dial(ctx context.Context, wsURL, room string) (*websocket.Conn, error) {
+func dial(ctx context.Context, httpc *http.Client, wsURL, room string) (*websocket.Conn, error) {
 	u, err := url.Parse(wsURL)
 	if err != nil {
 		return nil, err
@@ -320,7 +347,7 @@ func dial(ctx context.Context, wsURL, room string) (*websocket.Conn, error) {
 	u.RawQuery = q.Encode()
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(dctx, u.String(), nil)
+	c, _, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: httpc})
 	if err != nil {
 		return nil, err
 	}

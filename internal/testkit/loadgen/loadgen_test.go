@@ -43,6 +43,24 @@ func TestLoadgenAgainstTheLocalStack(t *testing.T) {
 	}
 }
 
+// TestLoadgenHoldsAndProbes: after the hold, one more write per room
+// reaches every held client.
+func TestLoadgenHoldsAndProbes(t *testing.T) {
+	s, _ := localtest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := loadgen.Run(ctx, loadgen.Options{
+		WebSocketURL: s.WebSocketURL(), APIURL: s.HTTPURL(),
+		Clients: 10, Rooms: 2, Writes: 2, WriteRate: 100, Hold: 1500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Complete() || sum.Writes != 4 || sum.Expected != 20 {
+		t.Fatalf("summary %+v: want 2 writes and 2 probes, each reaching the 5 clients of its room", trimmed(sum))
+	}
+}
+
 // TestLoadgenReportsWhoMissed: writes that go to another stack than the
 // clients' reach nobody, and the summary names every client each missed.
 func TestLoadgenReportsWhoMissed(t *testing.T) {
