@@ -1,4 +1,5 @@
-// Command broadcast is the SNS-subscribed Lambda that pushes events to rooms.
+// Command broadcast is the SNS-subscribed Lambda that pushes events to
+// rooms, and posts the shares of big rooms it hands to itself.
 package main
 
 import (
@@ -6,11 +7,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/lambdainvoke"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
 )
 
@@ -21,6 +24,7 @@ func main() {
 	if err != nil {
 		config.Exit(log, err)
 	}
-	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout), log)
-	lambda.Start(h.Handle)
+	shares := broadcast.Shares(lambdainvoke.New(lambdaapi.NewFromConfig(awsCfg), cfg.FanoutFunction))
+	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), log)
+	lambda.Start(h.Invoke)
 }

@@ -1,4 +1,5 @@
-// Command connection is the WebSocket Lambda ($connect, $disconnect, $default).
+// Command connection is the WebSocket Lambda ($connect, $disconnect,
+// $default); a relay to a big room hands its shares to the broadcaster.
 package main
 
 import (
@@ -6,10 +7,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/fanout"
+	"github.com/pushgate/pushgate/internal/lambdainvoke"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
 	"github.com/pushgate/pushgate/internal/wsapi"
 )
@@ -21,6 +25,7 @@ func main() {
 	if err != nil {
 		config.Exit(log, err)
 	}
-	h := wsapi.New(conns, fanout.New(poster, conns, cfg.Fanout), cfg.ConnectionTTL, log)
+	shares := broadcast.Shares(lambdainvoke.New(lambdaapi.NewFromConfig(awsCfg), cfg.FanoutFunction))
+	h := wsapi.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), cfg.ConnectionTTL, log)
 	lambda.Start(h.Handle)
 }

@@ -4,10 +4,12 @@ package broadcast
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -28,6 +30,29 @@ type Handler struct {
 // New returns a Handler listing recipients in conns and posting through fan.
 func New(conns domain.ConnectionStore, fan *fanout.Fanout, log *slog.Logger) *Handler {
 	return &Handler{conns: conns, fan: fan, log: log}
+}
+
+// Invocation is what the broadcaster receives: the SNS event of a
+// published write, or a share of a big room's delivery that another
+// invocation handed to it.
+type Invocation struct {
+	Records []events.SNSEventRecord `json:"Records,omitempty"`
+	Share   *fanout.Share           `json:"pushgateShare,omitempty"`
+}
+
+// Invoke handles either kind of Invocation; the Lambda's main passes it to
+// lambda.Start.
+func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) error {
+	var inv Invocation
+	if err := json.Unmarshal(payload, &inv); err != nil {
+		// Retrying cannot fix it: log, do not fail.
+		h.log.ErrorContext(ctx, "broadcast skipped an undecodable invocation", "error", err.Error(), "bytes", len(payload))
+		return nil
+	}
+	if inv.Share != nil {
+		return h.HandleShare(ctx, *inv.Share)
+	}
+	return h.Handle(ctx, events.SNSEvent{Records: inv.Records})
 }
 
 // Handle delivers every record. A record that is not a pushgate event is
@@ -56,28 +81,83 @@ func (h *Handler) record(ctx context.Context, rec events.SNSEventRecord) error {
 		h.log.ErrorContext(ctx, "broadcast skipped a record with an invalid room", "messageId", rec.SNS.MessageID, "room", e.Room)
 		return nil
 	}
-	res, err := h.fan.Deliver(ctx, wire.EventFrame(e), h.conns.Members(ctx, e.Room), "")
-	elapsed := time.Since(start)
-	posts := res.Delivered + res.Gone + res.Failed + res.Retried
-	attrs := []any{
-		"messageId", rec.SNS.MessageID, "eventId", e.EventID, "type", e.Type, "room", e.Room,
-		"recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone,
-		"retried", res.Retried, "throttled", res.Throttled, "failed", res.Failed,
-		"duration_ms", elapsed.Milliseconds(),
-		"posts_per_second", float64(posts) / max(elapsed.Seconds(), 0.001),
-		metrics.EMF(time.Now(),
-			metrics.Metric{Name: "recipients", Unit: metrics.Count},
-			metrics.Metric{Name: "delivered", Unit: metrics.Count},
-			metrics.Metric{Name: "gone", Unit: metrics.Count},
-			metrics.Metric{Name: "throttled", Unit: metrics.Count},
-			metrics.Metric{Name: "failed", Unit: metrics.Count},
-			metrics.Metric{Name: "duration_ms", Unit: metrics.Milliseconds},
-			metrics.Metric{Name: "posts_per_second", Unit: metrics.PerSecond}),
-	}
+	res, err := h.fan.Deliver(ctx, fanout.Delivery{Frame: wire.EventFrame(e), Recipients: h.conns.Members(ctx, e.Room), Origin: e.EventID})
+	attrs := append([]any{"messageId", rec.SNS.MessageID, "eventId", e.EventID, "type", e.Type, "room", e.Room},
+		Summary(res, time.Since(start), true)...)
 	if err != nil {
 		h.log.ErrorContext(ctx, "broadcast could not list recipients", append(attrs, "error", err.Error())...)
 		return fmt.Errorf("broadcast %s to room %s: %w", e.EventID, e.Room, err)
 	}
 	h.log.InfoContext(ctx, "broadcast", attrs...)
 	return nil
+}
+
+// HandleShare posts a share of a delivery. Its recipients were listed
+// already, so nothing is worth retrying: it fails only when the share is
+// malformed.
+func (h *Handler) HandleShare(ctx context.Context, s fanout.Share) error {
+	start := time.Now()
+	if len(s.Frame) == 0 || !utf8.Valid(s.Frame) {
+		h.log.ErrorContext(ctx, "broadcast skipped a share without a valid frame", "origin", s.Origin, "ids", len(s.IDs))
+		return nil
+	}
+	res, err := h.fan.DeliverShare(ctx, s)
+	attrs := append([]any{"origin", s.Origin, "depth", s.Depth, "rate", s.Rate}, Summary(res, time.Since(start), false)...)
+	if err != nil {
+		h.log.ErrorContext(ctx, "broadcast share failed", append(attrs, "error", err.Error())...)
+		return nil
+	}
+	h.log.InfoContext(ctx, "broadcast share", attrs...)
+	return nil
+}
+
+// Summary is the log attributes, CloudWatch metrics included, of one
+// delivery: counts, duration and posts per second. Only the invocation
+// that listed the room counts recipients, so the metrics of its shares
+// add up to the delivery's.
+func Summary(res fanout.Result, elapsed time.Duration, listed bool) []any {
+	posts := res.Delivered + res.Gone + res.Failed + res.Retried
+	attrs := []any{
+		"recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone,
+		"retried", res.Retried, "throttled", res.Throttled, "failed", res.Failed,
+		"shared", res.Shared, "shares", res.Shares,
+		"duration_ms", elapsed.Milliseconds(),
+		"posts_per_second", float64(posts) / max(elapsed.Seconds(), 0.001),
+	}
+	if res.ShareFailed > 0 {
+		attrs = append(attrs, "share_failed", res.ShareFailed, "share_error", res.ShareError)
+	}
+	var ms []metrics.Metric
+	if listed {
+		ms = append(ms, metrics.Metric{Name: "recipients", Unit: metrics.Count})
+	}
+	ms = append(ms,
+		metrics.Metric{Name: "delivered", Unit: metrics.Count},
+		metrics.Metric{Name: "gone", Unit: metrics.Count},
+		metrics.Metric{Name: "throttled", Unit: metrics.Count},
+		metrics.Metric{Name: "failed", Unit: metrics.Count},
+		metrics.Metric{Name: "shared", Unit: metrics.Count},
+		metrics.Metric{Name: "duration_ms", Unit: metrics.Milliseconds},
+		metrics.Metric{Name: "posts_per_second", Unit: metrics.PerSecond})
+	return append(attrs, metrics.EMF(time.Now(), ms...))
+}
+
+// Invoker starts a function asynchronously with a JSON payload (Lambda's
+// Invoke with InvocationType Event).
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) error
+}
+
+// Shares returns the fan-out Dispatcher that hands each share to the
+// broadcaster through inv, as an Invocation.
+func Shares(inv Invoker) fanout.Dispatcher { return shareDispatcher{inv} }
+
+type shareDispatcher struct{ inv Invoker }
+
+func (d shareDispatcher) Dispatch(ctx context.Context, s fanout.Share) error {
+	payload, err := json.Marshal(Invocation{Share: &s})
+	if err != nil {
+		return fmt.Errorf("broadcast: encode share: %w", err)
+	}
+	return d.inv.Invoke(ctx, payload)
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func TestBroadcast(t *testing.T) {
 	}
 	// The summary line is also the invocation's CloudWatch metrics.
 	names, err := metrics.Check([]byte(raw))
-	if want := []string{"recipients", "delivered", "gone", "throttled", "failed", "duration_ms", "posts_per_second"}; err != nil || !slices.Equal(names, want) {
+	if want := []string{"recipients", "delivered", "gone", "throttled", "failed", "shared", "duration_ms", "posts_per_second"}; err != nil || !slices.Equal(names, want) {
 		t.Errorf("metrics %v (%v), want %v", names, err, want)
 	}
 	for k, v := range map[string]float64{"recipients": 10, "delivered": 8, "gone": 2, "failed": 0, "retried": 0, "throttled": 0} {
@@ -132,4 +133,118 @@ func TestBroadcastReturnsListingErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "throughput exceeded") {
 		t.Fatalf("err = %v; a listing failure must fail the invocation so Lambda retries it", err)
 	}
+}
+
+// selfInvoker runs each payload through the handler on a goroutine, as
+// Lambda's asynchronous invoke of the same function would.
+type selfInvoker struct {
+	h  func() *broadcast.Handler
+	wg sync.WaitGroup
+}
+
+func (s *selfInvoker) Invoke(_ context.Context, payload []byte) error {
+	if !json.Valid(payload) || len(payload) > 256<<10 {
+		return fmt.Errorf("payload of %d bytes", len(payload))
+	}
+	s.wg.Go(func() { _ = s.h().Invoke(context.Background(), payload) })
+	return nil
+}
+
+// TestBroadcastSharesABigRoom: a room past the share threshold is posted
+// to by the listing invocation and the shares it hands to itself, every
+// member once; each share logs its own summary, naming the event.
+func TestBroadcastSharesABigRoom(t *testing.T) {
+	ctx := context.Background()
+	conns := memstore.NewConnections(memstore.WithPageSize(7))
+	rec := mgmtserver.NewRecorder()
+	exp := time.Now().Add(time.Hour)
+	const n = 230
+	for i := range n {
+		id := fmt.Sprintf("c%03d", i)
+		if err := conns.Put(ctx, domain.Connection{ID: id, Rooms: []string{"big"}, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		rec.Open(id)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil)).With("function", "BroadcastFunction")
+	inv := &selfInvoker{}
+	var h *broadcast.Handler
+	inv.h = func() *broadcast.Handler { return h }
+	fan := fanout.New(rec, conns, fanout.Options{OwnShare: 20, ShareSize: 50}).WithDispatcher(broadcast.Shares(inv))
+	h = broadcast.New(conns, fan, log)
+
+	e := domain.Event{EventID: "big-1", Type: domain.EventItemPut, Room: "big", ID: "x", Version: 1, Data: json.RawMessage(`1`)}
+	payload, err := json.Marshal(events.SNSEvent{Records: []events.SNSEventRecord{record(t, e)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Invoke(ctx, payload); err != nil {
+		t.Fatal(err)
+	}
+	inv.wg.Wait()
+	for i := range n {
+		if got := rec.Frames(fmt.Sprintf("c%03d", i)); len(got) != 1 {
+			t.Fatalf("c%03d got %d frames", i, len(got))
+		}
+	}
+	shares, delivered := 0, 0
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		delivered += int(m["delivered"].(float64))
+		switch m["msg"] {
+		case "broadcast":
+			if m["recipients"] != float64(n) || m["shared"] != float64(n-20) || m["shares"] != float64(5) {
+				t.Errorf("summary %v", m)
+			}
+		case "broadcast share":
+			shares++
+			names, err := metrics.Check([]byte(l))
+			if err != nil || slices.Contains(names, "recipients") || m["origin"] != "big-1" || m["depth"] != float64(1) {
+				t.Errorf("share line %s: metrics %v (%v)", l, names, err)
+			}
+		default:
+			t.Errorf("unexpected line %s", l)
+		}
+	}
+	if shares != 5 || delivered != n {
+		t.Fatalf("%d share lines, %d delivered in all; want 5 and %d", shares, delivered, n)
+	}
+}
+
+// TestInvokeSkipsWhatItCannotUse: undecodable payloads and shares without
+// a valid frame are logged, not failed (a retry cannot fix them).
+func TestInvokeSkipsWhatItCannotUse(t *testing.T) {
+	var logs syncBuffer
+	conns := memstore.NewConnections()
+	h := broadcast.New(conns, fanout.New(mgmtserver.NewRecorder(), conns, fanout.Options{}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	for _, payload := range []string{`not json`, `{"pushgateShare":{"frame":"/w==","ids":["a"]}}`, `{"pushgateShare":{"ids":["a"]}}`} {
+		if err := h.Invoke(context.Background(), []byte(payload)); err != nil {
+			t.Errorf("%s: %v", payload, err)
+		}
+	}
+	if got := strings.Count(logs.String(), `"level":"ERROR"`); got != 3 {
+		t.Fatalf("%d error lines, want 3:\n%s", got, logs.String())
+	}
+}
+
+// syncBuffer is a log sink for handlers on several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

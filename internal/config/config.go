@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -24,6 +25,12 @@ const (
 	EnvFanoutWorkers      = "FANOUT_WORKERS"
 	EnvFanoutAttempts     = "FANOUT_MAX_ATTEMPTS"
 	EnvConnectionTTL      = "CONNECTION_TTL"
+	// EnvFanoutFunction names the function that posts the shares of a big
+	// delivery (BroadcastFunction, for both functions that deliver).
+	EnvFanoutFunction  = "FANOUT_FUNCTION"
+	EnvFanoutShareSize = "FANOUT_SHARE_SIZE"
+	EnvFanoutOwnShare  = "FANOUT_OWN_SHARE"
+	EnvFanoutRate      = "FANOUT_RATE"
 )
 
 // Function logical ids in template.yaml.
@@ -39,9 +46,11 @@ const (
 func Required(function string) []string {
 	switch function {
 	case ConnectionFunction:
-		return []string{EnvConnectionsTable, EnvManagementEndpoint, EnvFanoutWorkers, EnvFanoutAttempts, EnvConnectionTTL}
+		return []string{EnvConnectionsTable, EnvManagementEndpoint, EnvFanoutWorkers, EnvFanoutAttempts, EnvConnectionTTL,
+			EnvFanoutFunction, EnvFanoutShareSize, EnvFanoutOwnShare, EnvFanoutRate}
 	case BroadcastFunction:
-		return []string{EnvConnectionsTable, EnvManagementEndpoint, EnvFanoutWorkers, EnvFanoutAttempts}
+		return []string{EnvConnectionsTable, EnvManagementEndpoint, EnvFanoutWorkers, EnvFanoutAttempts,
+			EnvFanoutFunction, EnvFanoutShareSize, EnvFanoutRate}
 	case ItemsReadFunction:
 		return []string{EnvItemsTable}
 	case ItemsWriteFunction:
@@ -62,6 +71,9 @@ type Config struct {
 	TopicARN           string
 	ManagementEndpoint string
 	Fanout             fanout.Options
+	// FanoutFunction is the function shares of a big delivery are handed
+	// to.
+	FanoutFunction string
 	// ConnectionTTL is how long after connecting a record expires: API
 	// Gateway's two-hour cut plus a margin for clock skew.
 	ConnectionTTL time.Duration
@@ -102,6 +114,17 @@ func Load(function string, getenv func(string) string) (Config, error) {
 			c.Fanout.Workers, err = positive(v)
 		case EnvFanoutAttempts:
 			c.Fanout.Attempts, err = positive(v)
+		case EnvFanoutFunction:
+			c.FanoutFunction = v
+		case EnvFanoutShareSize:
+			c.Fanout.ShareSize, err = positive(v)
+		case EnvFanoutOwnShare:
+			c.Fanout.OwnShare, err = positive(v)
+		case EnvFanoutRate:
+			c.Fanout.Rate, err = strconv.ParseFloat(v, 64)
+			if err != nil || !(c.Fanout.Rate > 0) || math.IsInf(c.Fanout.Rate, 1) {
+				err = fmt.Errorf("must be a positive number of posts per second")
+			}
 		case EnvConnectionTTL:
 			c.ConnectionTTL, err = time.ParseDuration(v)
 			if err == nil && c.ConnectionTTL <= 0 {

@@ -24,6 +24,10 @@ func fullEnv() map[string]string {
 		config.EnvFanoutWorkers:      " 16 ",
 		config.EnvFanoutAttempts:     "3",
 		config.EnvConnectionTTL:      "90m",
+		config.EnvFanoutFunction:     "stack-BroadcastFunction",
+		config.EnvFanoutShareSize:    "20000",
+		config.EnvFanoutOwnShare:     "1000",
+		config.EnvFanoutRate:         "2500.5",
 	}
 }
 
@@ -51,12 +55,14 @@ func TestLoadEveryFunction(t *testing.T) {
 	endpoint := "https://abc.execute-api.us-east-1.amazonaws.com/prod"
 	want := map[string]config.Config{
 		config.ConnectionFunction: {
-			ConnectionsTable: "conns", ManagementEndpoint: endpoint,
-			Fanout: fanout.Options{Workers: 16, Attempts: 3}, ConnectionTTL: 90 * time.Minute,
+			ConnectionsTable: "conns", ManagementEndpoint: endpoint, FanoutFunction: "stack-BroadcastFunction",
+			Fanout:        fanout.Options{Workers: 16, Attempts: 3, ShareSize: 20000, OwnShare: 1000, Rate: 2500.5},
+			ConnectionTTL: 90 * time.Minute,
 		},
 		config.BroadcastFunction: {
-			ConnectionsTable: "conns", ManagementEndpoint: endpoint,
-			Fanout: fanout.Options{Workers: 16, Attempts: 3}, ConnectionTTL: config.DefaultConnectionTTL,
+			ConnectionsTable: "conns", ManagementEndpoint: endpoint, FanoutFunction: "stack-BroadcastFunction",
+			Fanout:        fanout.Options{Workers: 16, Attempts: 3, ShareSize: 20000, Rate: 2500.5},
+			ConnectionTTL: config.DefaultConnectionTTL,
 		},
 		config.ItemsReadFunction: {
 			ItemsTable: "items", ConnectionTTL: config.DefaultConnectionTTL,
@@ -177,6 +183,14 @@ func TestLoadRejectsMalformedNumbers(t *testing.T) {
 		{config.EnvConnectionTTL, "7800"},
 		{config.EnvConnectionTTL, "two hours"},
 		{config.EnvConnectionTTL, "2d"},
+		{config.EnvFanoutShareSize, "0"},
+		{config.EnvFanoutShareSize, "ten"},
+		{config.EnvFanoutOwnShare, "-5"},
+		{config.EnvFanoutRate, "0"},
+		{config.EnvFanoutRate, "-100"},
+		{config.EnvFanoutRate, "fast"},
+		{config.EnvFanoutRate, "NaN"},
+		{config.EnvFanoutRate, "+Inf"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -217,6 +231,7 @@ func TestRequiredReturnsAFreshSlice(t *testing.T) {
 	known := []string{
 		config.EnvConnectionsTable, config.EnvItemsTable, config.EnvTopicARN, config.EnvManagementEndpoint,
 		config.EnvFanoutWorkers, config.EnvFanoutAttempts, config.EnvConnectionTTL,
+		config.EnvFanoutFunction, config.EnvFanoutShareSize, config.EnvFanoutOwnShare, config.EnvFanoutRate,
 	}
 	for _, fn := range config.Functions() {
 		t.Run(fn, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/pushgate/pushgate/internal/backoff"
 	"github.com/pushgate/pushgate/internal/domain"
 )
@@ -58,6 +60,18 @@ type Options struct {
 	BaseDelay time.Duration
 	// MaxDelay caps one backoff (default 2s).
 	MaxDelay time.Duration
+	// ShareSize is the most recipients a share handed to another
+	// invocation holds (default 30,000).
+	ShareSize int
+	// OwnShare is the most recipients the invocation that lists a room
+	// posts to itself; the rest go to shares (default ShareSize).
+	OwnShare int
+	// Rate is the posts per second of one delivery once it is shared, split
+	// among its invocations (default 10,000). A delivery one invocation
+	// makes alone is paced by the window only.
+	Rate float64
+	// MaxShareBytes bounds a share's JSON (default 250 KiB).
+	MaxShareBytes int
 }
 
 // Fanout posts frames to connections.
@@ -65,6 +79,9 @@ type Fanout struct {
 	poster domain.Poster
 	pruner Pruner
 	opt    Options
+	// dispatch hands shares of a big delivery to other invocations; nil
+	// keeps every delivery in this one.
+	dispatch Dispatcher
 	// sleep waits between retries; tests replace it to run without delays.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -79,6 +96,9 @@ func New(p domain.Poster, pr Pruner, opt Options) *Fanout {
 		{&opt.InitialInFlight, DefaultInitialInFlight},
 		{&opt.Attempts, DefaultAttempts},
 		{&opt.ThrottleAttempts, DefaultThrottleAttempts},
+		{&opt.ShareSize, DefaultShareSize},
+		{&opt.OwnShare, opt.ShareSize},
+		{&opt.MaxShareBytes, DefaultMaxShareBytes},
 	}
 	for _, d := range defaults {
 		if *d.v <= 0 {
@@ -94,7 +114,18 @@ func New(p domain.Poster, pr Pruner, opt Options) *Fanout {
 	if opt.MaxDelay <= 0 {
 		opt.MaxDelay = DefaultMaxDelay
 	}
+	if opt.Rate <= 0 {
+		opt.Rate = DefaultRate
+	}
 	return &Fanout{poster: p, pruner: pr, opt: opt, sleep: backoff.Sleep}
+}
+
+// WithDispatcher returns a copy of f that hands the recipients of a big
+// delivery, past OwnShare, to other invocations through d.
+func (f *Fanout) WithDispatcher(d Dispatcher) *Fanout {
+	c := *f
+	c.dispatch = d
+	return &c
 }
 
 // Result counts what happened to each recipient of one delivery.
@@ -107,6 +138,14 @@ type Result struct {
 	// Throttled counts the posts answered 429; each was tried again.
 	Throttled int `json:"throttled"`
 	Failed    int `json:"failed"`
+	// Shared counts the recipients handed to other invocations, in Shares
+	// shares; they count there, not here.
+	Shared int `json:"shared"`
+	Shares int `json:"shares"`
+	// ShareFailed counts recipients whose share could not be handed off
+	// (ShareError says why): this invocation posted to them itself.
+	ShareFailed int    `json:"shareFailed"`
+	ShareError  string `json:"shareError,omitempty"`
 }
 
 func (r *Result) add(o outcome) {
@@ -129,19 +168,30 @@ type outcome struct {
 	err       error
 }
 
-// Deliver posts frame to every connection id that pages yields, skipping
-// exclude and duplicates. One connection's failure never stops the others;
-// the error returned is the listing's, when pages fails, so the caller can
-// have the whole delivery retried rather than lose recipients silently.
-// The next page is read while the current one is posted.
-func (f *Fanout) Deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string) (Result, error) {
-	return f.deliver(ctx, frame, pages, exclude, f.opt.Workers)
+// Deliver posts d.Frame to every connection id d.Recipients yields,
+// skipping d.Exclude and duplicates. One connection's failure never stops
+// the others; the error returned is the listing's, when it fails, so the
+// caller can have the whole delivery retried rather than lose recipients
+// silently. The next page is read while the current one is posted. With a
+// dispatcher, recipients past OwnShare are handed to other invocations
+// once the listing is done, and whatever this invocation could not post
+// before its context's deadline is handed on too.
+func (f *Fanout) Deliver(ctx context.Context, d Delivery) (Result, error) {
+	if f.dispatch == nil {
+		return f.deliver(ctx, d.Frame, d.Recipients, d.Exclude, f.opt.Workers, nil)
+	}
+	p := f.newPlan(ctx, d.Frame, d.Origin, 0, f.opt.Rate)
+	local := p.coordinate(ctx, d)
+	pages := func(yield func([]string, error) bool) { p.feed(ctx, local, yield) }
+	res, err := f.deliver(ctx, d.Frame, pages, "", f.opt.Workers, p.lim)
+	p.result(&res)
+	return res, err
 }
 
 // To delivers frame to the given connections.
 func (f *Fanout) To(ctx context.Context, frame []byte, ids ...string) (Result, error) {
 	pages := func(yield func([]string, error) bool) { yield(ids, nil) }
-	return f.deliver(ctx, frame, pages, "", min(f.opt.Workers, max(len(ids), 1)))
+	return f.deliver(ctx, frame, pages, "", min(f.opt.Workers, max(len(ids), 1)), nil)
 }
 
 // listed is one page of recipients, or the listing's failure.
@@ -150,7 +200,9 @@ type listed struct {
 	err error
 }
 
-func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int) (Result, error) {
+// deliver posts frame to what pages yields, at most workers at once and,
+// with lim, at its rate.
+func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int, lim *rate.Limiter) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	win := newWindow(f.opt.InitialInFlight, workers)
@@ -189,7 +241,7 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 		pt := newPostTimer(ctx, f.opt.PostTimeout)
 		defer pt.stop()
 		for id := range ids {
-			mine.add(f.deliverOne(ctx, pt, win, id, frame))
+			mine.add(f.deliverOne(ctx, pt, win, lim, id, frame))
 		}
 		mu.Lock()
 		res.Retried += mine.Retried
@@ -242,10 +294,16 @@ list:
 	return res, listErr
 }
 
-func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, id string, frame []byte) outcome {
+func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, lim *rate.Limiter, id string, frame []byte) outcome {
 	var o outcome
 	failures, throttles := 0, 0
 	for {
+		if lim != nil {
+			if err := lim.Wait(ctx); err != nil {
+				o.err = err
+				return o
+			}
+		}
 		started, err := win.acquire(ctx)
 		if err != nil {
 			o.err = err

@@ -41,7 +41,7 @@ func BenchmarkDeliver(b *testing.B) {
 			b.ReportAllocs()
 			cpu := processCPU()
 			for b.Loop() {
-				res, err := f.Deliver(context.Background(), frame, pages, "")
+				res, err := f.Deliver(context.Background(), Delivery{Frame: frame, Recipients: pages})
 				if err != nil || res.Delivered != n {
 					b.Fatalf("%+v %v", res, err)
 				}
@@ -84,7 +84,7 @@ func BenchmarkDeliverPaced(b *testing.B) {
 				s := sink.New(tc.opt)
 				f := New(s, nopPruner{}, Options{})
 				start := time.Now()
-				res, err := f.Deliver(context.Background(), []byte(`{"action":"event"}`), pages, "")
+				res, err := f.Deliver(context.Background(), Delivery{Frame: []byte(`{"action":"event"}`), Recipients: pages})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -144,7 +144,7 @@ func TestDeliver(t *testing.T) {
 			pr := &recordPruner{}
 			f := New(p, pr, Options{Workers: 3, Attempts: tc.attempts})
 			f.sleep = noSleep
-			got, err := f.Deliver(context.Background(), []byte("frame"), pagesOf(tc.pages...), tc.exclude)
+			got, err := f.Deliver(context.Background(), Delivery{Frame: []byte("frame"), Recipients: pagesOf(tc.pages...), Exclude: tc.exclude})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestDeliverListingErrorIsReturnedAfterInFlightPosts(t *testing.T) {
 	}
 	p := newScriptPoster(nil)
 	f := New(p, &recordPruner{}, Options{Workers: 2})
-	got, err := f.Deliver(context.Background(), []byte("x"), pages, "")
+	got, err := f.Deliver(context.Background(), Delivery{Frame: []byte("x"), Recipients: pages})
 	if !errors.Is(err, listErr) {
 		t.Fatalf("err = %v, want %v", err, listErr)
 	}
@@ -194,7 +194,7 @@ func TestDeliverBoundsConcurrency(t *testing.T) {
 	}
 	p := newScriptPoster(nil)
 	f := New(p, &recordPruner{}, Options{Workers: 5})
-	got, err := f.Deliver(context.Background(), []byte("x"), pagesOf(ids[:120], ids[120:]), "")
+	got, err := f.Deliver(context.Background(), Delivery{Frame: []byte("x"), Recipients: pagesOf(ids[:120], ids[120:])})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestDeliverStopsOnCancel(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = f.Deliver(ctx, []byte("x"), pagesOf([]string{"a", "b", "c"}), "")
+		_, _ = f.Deliver(ctx, Delivery{Frame: []byte("x"), Recipients: pagesOf([]string{"a", "b", "c"})})
 	}()
 	select {
 	case <-done:
@@ -271,7 +271,7 @@ func TestDeliverUnderThrottlingAndFaults(t *testing.T) {
 	}
 	pr := &recordPruner{}
 	f := New(s, pr, Options{Workers: 64, Attempts: 10, BaseDelay: 5 * time.Millisecond, MaxDelay: 200 * time.Millisecond})
-	res, err := f.Deliver(context.Background(), []byte("x"), pagesOf(pages...), "")
+	res, err := f.Deliver(context.Background(), Delivery{Frame: []byte("x"), Recipients: pagesOf(pages...)})
 	if err != nil {
 		t.Fatal(err)
 	}

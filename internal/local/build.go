@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +22,8 @@ import (
 	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/httpapi"
+	"github.com/pushgate/pushgate/internal/lambdainvoke"
+	"github.com/pushgate/pushgate/internal/local/asyncinvoke"
 	"github.com/pushgate/pushgate/internal/local/httpgateway"
 	"github.com/pushgate/pushgate/internal/local/memstore"
 	"github.com/pushgate/pushgate/internal/local/mgmtserver"
@@ -45,6 +48,47 @@ type function struct {
 	ws      wsgateway.Handler
 	http    httpgateway.Handler
 	sns     func(context.Context, events.SNSEvent) error
+	// invoke takes a JSON payload, as an asynchronous invocation brings.
+	invoke func(context.Context, json.RawMessage) error
+	// deployedName is the function's name (its !Ref).
+	deployedName string
+}
+
+// timeout is the function's Timeout, as Lambda enforces it.
+func (fn *function) timeout() time.Duration {
+	return time.Duration(fn.def.Timeout) * time.Second
+}
+
+// invokers run the functions' handlers by name, as Lambda's asynchronous
+// Invoke does; shares of big deliveries go through them.
+type invokers struct {
+	queues map[string]*asyncinvoke.Queue[json.RawMessage]
+}
+
+// of returns the Invoker of the function named name; the name is looked up
+// when invoked, so functions can be wired before their queues exist.
+func (iv *invokers) of(name string) broadcast.Invoker { return invokerOf{iv, name} }
+
+func (iv *invokers) close() {
+	for _, q := range iv.queues {
+		q.Close()
+	}
+}
+
+type invokerOf struct {
+	iv   *invokers
+	name string
+}
+
+func (i invokerOf) Invoke(ctx context.Context, payload []byte) error {
+	q, ok := i.iv.queues[i.name]
+	if !ok {
+		return fmt.Errorf("local: no function named %s takes asynchronous invocations", i.name)
+	}
+	if len(payload) > lambdainvoke.MaxPayloadBytes {
+		return fmt.Errorf("local: %s: payload of %d bytes, the limit is %d", i.name, len(payload), lambdainvoke.MaxPayloadBytes)
+	}
+	return q.Invoke(ctx, "share", payload)
 }
 
 // snsPath is where the HTTP port receives SNS notifications, one path per
@@ -77,7 +121,7 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 	}
 	s.functions = map[string]*function{}
 	for name, def := range defs {
-		fn := &function{name: name, def: def, env: map[string]string{}, log: s.opt.Log.With("function", name)}
+		fn := &function{name: name, def: def, env: map[string]string{}, log: s.opt.Log.With("function", name), deployedName: values[name]}
 		for k, v := range def.Environment {
 			r, err := samtemplate.Resolve(v, values)
 			if err != nil {
@@ -99,12 +143,15 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 	if err != nil {
 		return err
 	}
+	iv := &invokers{queues: map[string]*asyncinvoke.Queue[json.RawMessage]{}}
+	s.closeInvokers = iv.close
 	fanFor := func(fn *function) (*fanout.Fanout, error) {
 		poster, err := mgmtapi.New(awsConfig(), fn.cfg.ManagementEndpoint, fn.cfg.Fanout.Workers)
 		if err != nil {
 			return nil, fmt.Errorf("local: %s: %w", fn.name, err)
 		}
-		return fanout.New(poster, conns(fn), fn.cfg.Fanout), nil
+		fan := fanout.New(poster, conns(fn), fn.cfg.Fanout)
+		return fan.WithDispatcher(broadcast.Shares(iv.of(fn.cfg.FanoutFunction))), nil
 	}
 
 	// The same constructors as cmd/<function>/main.go, on local stores.
@@ -125,11 +172,16 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 				return err
 			}
 			h := broadcast.New(conns(fn), fan, fn.log)
-			fn.handler, fn.sns = h.Handle, h.Handle
+			fn.handler, fn.sns, fn.invoke = h.Invoke, h.Handle, h.Invoke
 		case config.ItemsReadFunction:
 			s.items = items(fn)
 			h := httpapi.NewReader(items(fn), fn.log)
 			fn.handler, fn.http = h.Handle, h.Handle
+		}
+	}
+	for _, fn := range s.functions {
+		if fn.invoke != nil {
+			iv.queues[fn.deployedName] = asyncinvoke.New(fn.deployedName, fn.invoke, fn.timeout(), fn.log)
 		}
 	}
 	if publisher, err = s.publishers(ctx, values); err != nil {
@@ -159,10 +211,17 @@ func (s *Stack) values(ctx context.Context, tmpl *samtemplate.Template, wsAPIID,
 		"AWS::URLSuffix": "amazonaws.com",
 		wsAPIID:          apiID,
 	}
-	for name, p := range tmpl.Parameters() {
+	params := tmpl.Parameters()
+	for name, p := range params {
 		if p.HasDefault {
 			v[name] = p.Default
 		}
+	}
+	for name, value := range s.opt.Parameters {
+		if _, ok := params[name]; !ok {
+			return nil, fmt.Errorf("local: the template has no parameter %s", name)
+		}
+		v[name] = value
 	}
 	for id, t := range tmpl.Tables() {
 		v[id] = StackName + "-" + id
@@ -173,6 +232,19 @@ func (s *Stack) values(ctx context.Context, tmpl *samtemplate.Template, wsAPIID,
 			}
 			v[id] = name
 		}
+	}
+	// A function's !Ref is its name: the one the template gives it, or
+	// one CloudFormation would make up.
+	for id, fn := range tmpl.Functions() {
+		v[id] = StackName + "-" + id
+		if fn.FunctionName != "" {
+			name, err := samtemplate.Resolve(fn.FunctionName, v)
+			if err != nil {
+				return nil, fmt.Errorf("local: function %s: FunctionName: %w", id, err)
+			}
+			v[id] = name
+		}
+		v[id+".Arn"] = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", Region, Account, v[id])
 	}
 	for _, id := range tmpl.Topics() {
 		arn := fmt.Sprintf("arn:aws:sns:%s:%s:%s-%s", Region, Account, StackName, id)
@@ -275,7 +347,7 @@ func (s *Stack) publishers(ctx context.Context, values map[string]string) (func(
 	directs := map[string]fanoutPublisher{} // by topic ARN
 	for arn, fns := range subscribers {
 		for _, fn := range fns {
-			directs[arn] = append(directs[arn], snslocal.NewDirect(arn, fn.sns, fn.log))
+			directs[arn] = append(directs[arn], snslocal.NewDirect(arn, fn.deployedName, fn.sns, fn.timeout(), fn.log))
 		}
 	}
 	s.closeSNS = func() {

@@ -201,6 +201,17 @@ func endpointFlags(fs *flag.FlagSet, o *Options, getenv func(string) string) {
 func templateFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.TemplatePath, "template", "", "SAM template of the functions and routes (default: template.yaml here or in a parent directory)")
 	fs.StringVar(&o.WebDir, "web", "", "directory served at / (default: web/ beside the template)")
+	fs.Func("parameter", "override a template parameter's default, `Name=Value` (repeatable; as sam deploy --parameter-overrides)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want Name=Value, got %q", v)
+		}
+		if o.Parameters == nil {
+			o.Parameters = map[string]string{}
+		}
+		o.Parameters[name] = value
+		return nil
+	})
 }
 
 // parse parses args and refuses stray arguments, which would otherwise be

@@ -43,6 +43,8 @@ type Options struct {
 	Addr             string
 	HTTPPort, WSPort int // -1 picks a free port
 	TemplatePath     string
+	// Parameters override template parameters' defaults, by name.
+	Parameters map[string]string
 	// WebDir holds the static files served at / on the HTTP port.
 	WebDir string
 	// DynamoDBEndpoint, when set, stores in DynamoDB there (creating the
@@ -70,6 +72,8 @@ type Stack struct {
 	gateway   *wsgateway.Gateway
 	functions map[string]*function
 	closeSNS  func()
+	// closeInvokers waits for the shares being posted.
+	closeInvokers func()
 	// unsubscribe removes the stack's SNS subscriptions on Close.
 	unsubscribe []func(context.Context) error
 	conns       domain.ConnectionStore
@@ -148,7 +152,13 @@ func listen(addr string, port int) (net.Listener, error) {
 	if port < 0 {
 		port = 0
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	// No TCP keepalive, as API Gateway has none towards clients: its idle
+	// timeout ends dead sockets. Go's default probes every socket each 15
+	// s, and 10,000 local sockets probing at once overflow loopback's
+	// receive backlog (netdev_max_backlog, 1,000): the probes are lost and
+	// thousands of healthy sockets are reset.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
 		return nil, fmt.Errorf("local: listen: %w", err)
 	}
@@ -208,6 +218,9 @@ func (s *Stack) Close(ctx context.Context) error {
 		errs = append(errs, s.httpSrv.Shutdown(ctx), s.wsSrv.Shutdown(ctx))
 		if s.closeSNS != nil {
 			s.closeSNS()
+		}
+		if s.closeInvokers != nil {
+			s.closeInvokers()
 		}
 		for _, u := range s.unsubscribe {
 			errs = append(errs, u(ctx))

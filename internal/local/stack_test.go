@@ -468,3 +468,75 @@ func TestCORSFollowsTemplate(t *testing.T) {
 		t.Errorf("preflight %d %v", resp.StatusCode, h)
 	}
 }
+
+// TestBigRoomsAreShared: with a low share threshold, a write to a room and
+// a client's relay of "*" to it are posted in shares, by the same
+// asynchronous-invocation path as deployed; every member gets one copy,
+// the relay's sender none.
+func TestBigRoomsAreShared(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s, logs := start(t, m, func(o *local.Options) {
+				o.Parameters = map[string]string{"FanoutShareSize": "15", "RelayOwnShare": "10"}
+			})
+			const n = 60
+			clients := make([]*wsclient.Client, n)
+			for i := range clients {
+				clients[i] = dial(t, s, "big")
+			}
+			expectOnce := func(what string, skip int, match func(map[string]any) bool) {
+				t.Helper()
+				for i, c := range clients {
+					if i == skip {
+						continue
+					}
+					if f := c.Next(); !match(f) {
+						t.Fatalf("%s: client %d got %v", what, i, f)
+					}
+				}
+				for i, c := range clients {
+					if i != skip {
+						if f, err := c.Receive(50 * time.Millisecond); err == nil {
+							t.Fatalf("%s: client %d got a second frame %.200q", what, i, f.Data)
+						}
+					}
+				}
+			}
+			if code := put(t, s, "big", "n1", `{"v":1}`); code != http.StatusCreated {
+				t.Fatalf("PUT = %d", code)
+			}
+			expectOnce("write", -1, func(f map[string]any) bool { return f["action"] == "event" && f["id"] == "n1" })
+			clients[0].Send(`{"action":"update","target":"*","data":{"move":7}}`)
+			expectOnce("relay", 0, func(f map[string]any) bool { return f["action"] == "update" && f["from"] != nil })
+			clients[0].Quiet()
+
+			// The broadcaster listed 60, kept 15 and handed 45 to 3 shares;
+			// the relay kept 10 and handed 49 to 4.
+			var summary, relay map[string]any
+			shares := 0
+			for l := range strings.SplitSeq(logs.String(), "\n") {
+				var e map[string]any
+				if json.Unmarshal([]byte(l), &e) != nil {
+					continue
+				}
+				switch {
+				case e["msg"] == "broadcast":
+					summary = e
+				case e["msg"] == "broadcast share":
+					shares++
+				case e["msg"] == "websocket event" && e["recipients"] != nil:
+					relay = e
+				}
+			}
+			if summary["recipients"] != float64(n) || summary["shared"] != float64(45) || summary["shares"] != float64(3) {
+				t.Errorf("broadcast summary %v", summary)
+			}
+			if relay["recipients"] != float64(n-1) || relay["shared"] != float64(49) || relay["shares"] != float64(4) {
+				t.Errorf("relay summary %v", relay)
+			}
+			if shares != 7 {
+				t.Errorf("%d share lines, want 7", shares)
+			}
+		})
+	}
+}

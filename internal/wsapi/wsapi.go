@@ -89,7 +89,11 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 	if s.relay != nil {
 		attrs = append(attrs, "recipients", s.relay.Recipients, "delivered", s.relay.Delivered,
-			"gone", s.relay.Gone, "retried", s.relay.Retried, "throttled", s.relay.Throttled, "failed", s.relay.Failed)
+			"gone", s.relay.Gone, "retried", s.relay.Retried, "throttled", s.relay.Throttled, "failed", s.relay.Failed,
+			"shared", s.relay.Shared, "shares", s.relay.Shares)
+		if s.relay.ShareFailed > 0 {
+			attrs = append(attrs, "share_failed", s.relay.ShareFailed, "share_error", s.relay.ShareError)
+		}
 	}
 	// One count per kind of invocation, as CloudWatch metrics.
 	var counted []metrics.Metric
@@ -250,7 +254,7 @@ func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.
 			"the relayed message would be %d bytes; the limit is %d", len(out), wire.MaxMessageBytes)
 	}
 	if f.Target == wire.TargetAll {
-		return h.fan.Deliver(ctx, out, h.members(ctx, sender.Rooms), from)
+		return h.fan.Deliver(ctx, fanout.Delivery{Frame: out, Recipients: h.members(ctx, sender.Rooms), Exclude: from, Origin: "relay from " + from})
 	}
 	target, err := h.conns.Get(ctx, f.Target)
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && !sharesRoom(sender.Rooms, target.Rooms)) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -189,6 +190,12 @@ type Function struct {
 	Architectures []string
 	// BuildMethod is Metadata.BuildMethod (makefile: sam build runs make build-<LogicalId>).
 	BuildMethod string
+	// FunctionName is the name set in the template, rendered as Resolve
+	// takes it; empty when CloudFormation generates one.
+	FunctionName string
+	// Timeout is the function's Timeout in seconds, Globals included; 0
+	// when unset (Lambda's default is 3).
+	Timeout int
 	// Environment holds Environment.Variables, each rendered in Resolve's
 	// syntax: literals as they are, !Ref X as "${X}", !GetAtt X.Arn as
 	// "${X.Arn}", !Sub strings as written.
@@ -215,6 +222,12 @@ func (t *Template) Functions() map[string]Function {
 			Handler:     stringProp(props, "Handler"),
 			BuildMethod: stringProp(r.Metadata, "BuildMethod"),
 			Environment: map[string]string{},
+		}
+		if name, ok := props["FunctionName"]; ok {
+			f.FunctionName = render(name)
+		}
+		if timeout, ok := scalarString(props["Timeout"]); ok {
+			f.Timeout, _ = strconv.Atoi(timeout)
 		}
 		if archs, ok := props["Architectures"].([]any); ok {
 			for _, a := range archs {

@@ -149,6 +149,7 @@ func TestRepoEnvironmentResolves(t *testing.T) {
 func standInValues(tpl *Template) map[string]string {
 	values := map[string]string{
 		"AWS::Region":    "eu-west-1",
+		"AWS::StackName": "stand-in-stack",
 		"AWS::AccountId": "123456789012",
 		"AWS::Partition": "aws",
 		"AWS::URLSuffix": "amazonaws.com",
@@ -172,10 +173,13 @@ func TestRepoEnvironmentValues(t *testing.T) {
 		config.ConnectionFunction: {
 			config.EnvConnectionsTable:   "${ConnectionsTable}",
 			config.EnvManagementEndpoint: "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}",
+			config.EnvFanoutFunction:     "${BroadcastFunction}",
 		},
 		config.BroadcastFunction: {
 			config.EnvConnectionsTable:   "${ConnectionsTable}",
 			config.EnvManagementEndpoint: "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}",
+			// Itself, by the name it is given.
+			config.EnvFanoutFunction: fns[config.BroadcastFunction].FunctionName,
 		},
 		config.ItemsReadFunction:  {config.EnvItemsTable: "${ItemsTable}"},
 		config.ItemsWriteFunction: {config.EnvItemsTable: "${ItemsTable}", config.EnvTopicARN: "${PushTopic}"},
@@ -186,6 +190,22 @@ func TestRepoEnvironmentValues(t *testing.T) {
 				t.Errorf("%s %s = %q, want %q", id, name, got, v)
 			}
 		}
+	}
+}
+
+// TestRepoBroadcastSharesWithItself: the broadcaster hands shares to the
+// function it is, named so its role can be granted exactly that, and has
+// time for a big room's share.
+func TestRepoBroadcastSharesWithItself(t *testing.T) {
+	fn := loadRepoTemplate(t).Functions()[config.BroadcastFunction]
+	if want := "${AWS::StackName}-BroadcastFunction"; fn.FunctionName != want {
+		t.Fatalf("FunctionName %q, want %q", fn.FunctionName, want)
+	}
+	if want := "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:" + fn.FunctionName; broadcastSelfArn != want {
+		t.Fatalf("granted %q, want %q", broadcastSelfArn, want)
+	}
+	if fn.Timeout < 30 {
+		t.Fatalf("Timeout %d s; a share of 30,000 posts at a throttled pace needs more", fn.Timeout)
 	}
 }
 
@@ -311,6 +331,10 @@ const (
 	itemsTableArn       = "${ItemsTable.Arn}"
 	pushTopicArn        = "${PushTopic}"
 	postToConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
+	broadcastArn        = "${BroadcastFunction.Arn}"
+	// BroadcastFunction's own ARN, from its FunctionName: GetAtt on itself
+	// would be a cycle.
+	broadcastSelfArn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-BroadcastFunction"
 )
 
 // wantGrants is, per function, every action its code needs and the
@@ -334,6 +358,8 @@ func wantGrants() map[string]map[string][]string {
 			"dynamodb:BatchWriteItem": {connectionsTableArn},
 			// PostToConnection only: nothing GETs or DELETEs a connection.
 			"execute-api:ManageConnections": {postToConnectionArn},
+			// A relay to a big room hands shares to the broadcaster.
+			"lambda:InvokeFunction": {broadcastArn},
 		},
 		config.BroadcastFunction: {
 			"dynamodb:Query": {connectionsTableArn},
@@ -341,6 +367,8 @@ func wantGrants() map[string]map[string][]string {
 			"dynamodb:GetItem":              {connectionsTableArn},
 			"dynamodb:BatchWriteItem":       {connectionsTableArn},
 			"execute-api:ManageConnections": {postToConnectionArn},
+			// A big room's shares.
+			"lambda:InvokeFunction": {broadcastSelfArn},
 		},
 		config.ItemsReadFunction: {
 			"dynamodb:GetItem": {itemsTableArn},

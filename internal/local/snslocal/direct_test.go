@@ -23,7 +23,7 @@ func TestDirectDeliversWithBoundedConcurrency(t *testing.T) {
 	const published = 3 * snslocal.Workers
 	var running, peak, delivered atomic.Int64
 	release := make(chan struct{})
-	d := snslocal.NewDirect("arn:topic", func(ctx context.Context, ev events.SNSEvent) error {
+	d := snslocal.NewDirect("arn:topic", "fn", func(ctx context.Context, ev events.SNSEvent) error {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -38,7 +38,7 @@ func TestDirectDeliversWithBoundedConcurrency(t *testing.T) {
 		}
 		delivered.Add(1)
 		return nil
-	}, slog.New(slog.DiscardHandler))
+	}, 0, slog.New(slog.DiscardHandler))
 	for i := range published {
 		if err := d.Publish(t.Context(), domain.Event{EventID: string(rune('a' + i)), Type: domain.EventItemPut, Room: "r", ID: "i"}); err != nil {
 			t.Fatal(err)
@@ -63,12 +63,12 @@ func TestDirectDeliversWithBoundedConcurrency(t *testing.T) {
 func TestDirectRetriesTwice(t *testing.T) {
 	var mu sync.Mutex
 	tries := 0
-	d := snslocal.NewDirect("arn:topic", func(context.Context, events.SNSEvent) error {
+	d := snslocal.NewDirect("arn:topic", "fn", func(context.Context, events.SNSEvent) error {
 		mu.Lock()
 		defer mu.Unlock()
 		tries++
 		return errors.New("broadcast failed")
-	}, slog.New(slog.DiscardHandler))
+	}, 0, slog.New(slog.DiscardHandler))
 	if err := d.Publish(t.Context(), domain.Event{EventID: "e", Type: domain.EventItemPut, Room: "r"}); err != nil {
 		t.Fatal(err)
 	}

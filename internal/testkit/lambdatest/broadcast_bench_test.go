@@ -27,6 +27,7 @@ import (
 	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/snspub"
+	"github.com/pushgate/pushgate/internal/testkit/lambdafake"
 	"github.com/pushgate/pushgate/internal/testkit/sink"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
@@ -40,13 +41,22 @@ const (
 	EnvBenchSizes = "PUSHGATE_BENCH_SIZES"
 	// EnvBenchSink holds cmd/mgmtsink's flags (default -latency 20ms).
 	EnvBenchSink = "PUSHGATE_BENCH_SINK"
+	// EnvBenchShareSize overrides FANOUT_SHARE_SIZE (default the
+	// template's 30000).
+	EnvBenchShareSize = "PUSHGATE_BENCH_SHARE_SIZE"
+	// benchShareWorkers is how many emulators run shares at once, as
+	// Lambda runs asynchronous invocations side by side.
+	benchShareWorkers = 4
 )
 
 // BenchmarkBroadcast runs the built BroadcastFunction bootstrap under
 // aws-lambda-rie, with the template's defaults, against a room of N
 // members in a DynamoDB stand-in and cmd/mgmtsink as the Management API,
-// and times one broadcast. It reports the invocation's seconds, the posts
-// delivered, throttled and gone, and the bootstrap's peak RSS.
+// and times one broadcast: from the invocation until it and every share it
+// handed off (to a fake Lambda Invoke API running them in 4 more emulators
+// of the bootstrap) are done. It reports those seconds, the posts
+// delivered, throttled and gone, the shares, and the highest peak RSS of
+// any one bootstrap.
 //
 //	PUSHGATE_BENCH_DYNAMODB=http://127.0.0.1:PORT go test -run '^$' -bench Broadcast -benchtime 1x -timeout 60m ./internal/testkit/lambdatest/
 func BenchmarkBroadcast(b *testing.B) {
@@ -80,37 +90,77 @@ func BenchmarkBroadcast(b *testing.B) {
 	cfg := testenv.AWSConfig(b, store)
 	client := dynamodb.NewFromConfig(cfg)
 
+	shareSize := "30000" // the template's default
+	if v := os.Getenv(EnvBenchShareSize); v != "" {
+		shareSize = v
+	}
+	const target = "bench-BroadcastFunction"
+
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			table := fmt.Sprintf("bench-conns-%d-%d", n, time.Now().UnixNano())
 			createTable(b, client, table)
 			room := "bench"
 			loadRoom(b, client, table, room, n)
+			workers := make(chan *RIE, benchShareWorkers)
+			fake := lambdafake.Start(b, benchShareWorkers, map[string]lambdafake.Run{
+				target: func(ctx context.Context, payload []byte) error {
+					w := <-workers
+					defer func() { workers <- w }()
+					status, body, err := w.Call(ctx, payload)
+					if err == nil && (status != http.StatusOK || strings.TrimSpace(string(body)) != "null") {
+						err = fmt.Errorf("share answered %d %s", status, body)
+					}
+					return err
+				},
+			})
 			env := BaseEnv(store, b.TempDir())
-			env["AWS_LAMBDA_FUNCTION_NAME"] = config.BroadcastFunction
+			env["AWS_LAMBDA_FUNCTION_NAME"] = target
 			env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = "60"
 			env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "512"
+			env["AWS_ENDPOINT_URL_LAMBDA"] = fake.URL
 			env[config.EnvConnectionsTable] = table
 			env[config.EnvManagementEndpoint] = sinkURL + "/prod"
-			env[config.EnvFanoutWorkers] = "500" // the template's defaults
+			// The template's defaults.
+			env[config.EnvFanoutWorkers] = "500"
 			env[config.EnvFanoutAttempts] = "3"
+			env[config.EnvFanoutFunction] = target
+			env[config.EnvFanoutShareSize] = shareSize
+			env[config.EnvFanoutRate] = "10000"
 			r := StartRIE(b, rie, bootstrap, env)
+			all := []*RIE{r}
+			for range benchShareWorkers {
+				w := StartRIE(b, rie, bootstrap, env)
+				all = append(all, w)
+				workers <- w
+			}
 			before := sinkStats(b, sinkURL)
 			event := snsEvent(b, room)
 			for b.Loop() {
 				start := time.Now()
 				status, body := r.Invoke(b, event)
-				elapsed := time.Since(start)
+				listed := time.Since(start)
 				if status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
 					b.Fatalf("invocation: %d %s\n%s", status, body, r.Output())
 				}
+				fake.Wait()
+				elapsed := time.Since(start)
 				after := sinkStats(b, sinkURL)
 				b.ReportMetric(elapsed.Seconds(), "s/broadcast")
+				b.ReportMetric(listed.Seconds(), "s/first-invocation")
 				b.ReportMetric(float64(after.Delivered-before.Delivered), "delivered")
 				b.ReportMetric(float64(after.Throttled-before.Throttled), "throttled")
 				b.ReportMetric(float64(after.Gone-before.Gone), "gone")
-				b.ReportMetric(float64(peakRSSKB(r))/1024, "peak-rss-MB")
+				b.ReportMetric(float64(fake.Stats().Ran), "shares")
+				var peak int64
+				for _, x := range all {
+					peak = max(peak, peakRSSKB(x))
+				}
+				b.ReportMetric(float64(peak)/1024, "peak-rss-MB")
 				before = after
+			}
+			if p := fake.Problems(); len(p) > 0 {
+				b.Errorf("shares: %v", p)
 			}
 			b.Logf("table %s; function log: %s", table, lastLine(r.Output(), `"msg":"broadcast"`))
 		})

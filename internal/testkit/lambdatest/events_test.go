@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/httpapi"
@@ -311,6 +312,29 @@ func jsonEqual(a, b []byte) bool {
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
+// checkShare: the share is of the event sns-item-put.json publishes, for
+// two connections, one level deep.
+func checkShare(root string) func(*testing.T, []byte) {
+	return func(t *testing.T, raw []byte) {
+		inv := decodeEvent[broadcast.Invocation](t, raw)
+		if inv.Share == nil || len(inv.Records) != 0 {
+			t.Fatalf("not a share: %s", raw)
+		}
+		sns := decodeEvent[events.SNSEvent](t, readEvent(t, root, "sns-item-put.json"))
+		e, err := snspub.Decode(sns.Records[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := inv.Share
+		if !bytes.Equal(s.Frame, wire.EventFrame(e)) || s.Origin != e.EventID || s.Depth != 1 || s.Rate <= 0 {
+			t.Errorf("share %+v is not sns-item-put.json's event frame at depth 1", s)
+		}
+		if !slices.Equal(s.IDs, []string{"liveConnAAAAAA=", "WcK2dcPZoAMCFwQ="}) {
+			t.Errorf("ids %v", s.IDs)
+		}
+	}
+}
+
 // sampleChecks says what each sample event must be.
 func sampleChecks(root string) map[string]func(*testing.T, []byte) {
 	return map[string]func(*testing.T, []byte){
@@ -328,6 +352,7 @@ func sampleChecks(root string) map[string]func(*testing.T, []byte) {
 		"http-list.json":         checkHTTP(httpEvent{method: "GET", path: httpapi.ItemsPath}),
 		"http-delete.json":       checkHTTP(httpEvent{method: "DELETE", path: httpapi.ItemPath}),
 		"sns-item-put.json":      checkSNSItemPut(root),
+		"broadcast-share.json":   checkShare(root),
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +29,7 @@ import (
 	"github.com/pushgate/pushgate/internal/local/mgmtserver"
 	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/snspub"
+	"github.com/pushgate/pushgate/internal/testkit/lambdafake"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 	"github.com/pushgate/pushgate/internal/wire"
 )
@@ -57,6 +60,7 @@ func TestFunctions(t *testing.T) {
 	t.Run("ConnectionFunction", func(t *testing.T) { testConnectionFunction(t, a) })
 	t.Run("ItemsFunctions", func(t *testing.T) { testItemsFunctions(t, a) })
 	t.Run("BroadcastFunction", func(t *testing.T) { testBroadcastFunction(t, a) })
+	t.Run("BroadcastShares", func(t *testing.T) { testBroadcastShares(t, a) })
 	t.Run("WriteReachesRoom", func(t *testing.T) { testWriteReachesRoom(t, a) })
 }
 
@@ -73,7 +77,12 @@ type stack struct {
 	conns      *dynamo.Connections
 	recorder   *mgmtserver.Recorder
 	notes      *testenv.SNSInbox
+	// extra overrides or adds variables of every function's environment.
+	extra map[string]string
 }
+
+// shareTarget is the function name shares are handed to in these tests.
+const shareTarget = "pushgate-test-BroadcastFunction"
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
@@ -136,6 +145,10 @@ func (s *stack) env(t *testing.T, function string) map[string]string {
 		config.EnvFanoutWorkers:      "4",
 		config.EnvFanoutAttempts:     "2",
 		config.EnvConnectionTTL:      "2h10m",
+		config.EnvFanoutFunction:     shareTarget,
+		config.EnvFanoutShareSize:    "30000",
+		config.EnvFanoutOwnShare:     "1000",
+		config.EnvFanoutRate:         "10000",
 	}
 	env := BaseEnv(s.moto, s.home)
 	env["AWS_LAMBDA_FUNCTION_NAME"] = function
@@ -146,6 +159,7 @@ func (s *stack) env(t *testing.T, function string) map[string]string {
 		}
 		env[name] = v
 	}
+	maps.Copy(env, s.extra)
 	return env
 }
 
@@ -563,7 +577,87 @@ func testBroadcastFunction(t *testing.T, a artifacts) {
 	if _, err := s.conns.Get(t.Context(), live); err != nil {
 		t.Errorf("live connection: %v", err)
 	}
-	requireCovered(t, config.BroadcastFunction, map[string]bool{"sns-item-put.json": true})
+
+	// A share, as the broadcaster hands one to itself: posted to its ids
+	// only, the one without a socket pruned (it has no record: no error).
+	status, body = r.Invoke(t, readEvent(t, a.root, "broadcast-share.json"))
+	if status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
+		t.Fatalf("share invocation answered %d %s, want 200 null", status, body)
+	}
+	if frames := s.recorder.Frames(live); len(frames) != 2 || !bytes.Equal(frames[1], wire.EventFrame(want)) {
+		t.Errorf("after the share the live connection has %d frames, want the event again", len(frames))
+	}
+	if got := s.recorder.Frames(elsewhere); len(got) > 0 {
+		t.Errorf("a connection not in the share received %q", got)
+	}
+	if !strings.Contains(r.Output(), `"msg":"broadcast share"`) {
+		t.Errorf("no share summary line:\n%s", r.Output())
+	}
+	requireCovered(t, config.BroadcastFunction, map[string]bool{"sns-item-put.json": true, "broadcast-share.json": true})
+}
+
+// testBroadcastShares: the built broadcaster, with a share size of 25,
+// lists a room of 100 in moto, posts to 25 and hands 3 shares of 25 to
+// itself through the real Lambda client, at a fake Invoke API that runs
+// each in a second emulator of the same bootstrap. Every live member gets
+// the frame once; gone ones are pruned wherever they fall.
+func testBroadcastShares(t *testing.T, a artifacts) {
+	s := newStack(t)
+	worker := (*RIE)(nil)
+	fake := lambdafake.Start(t, 1, map[string]lambdafake.Run{
+		shareTarget: func(ctx context.Context, payload []byte) error {
+			status, body, err := worker.Call(ctx, payload)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
+				return fmt.Errorf("share answered %d %s", status, body)
+			}
+			return nil
+		},
+	})
+	s.extra = map[string]string{config.EnvFanoutShareSize: "25", "AWS_ENDPOINT_URL_LAMBDA": fake.URL}
+	worker = s.start(t, a, config.BroadcastFunction)
+	coordinator := s.start(t, a, config.BroadcastFunction)
+
+	const n = 100
+	var live, gone []string
+	for i := range n {
+		id := fmt.Sprintf("conn%010d=", i)
+		isGone := i%10 == 3
+		s.putConnection(t, id, isGone, sampleRoom)
+		if isGone {
+			gone = append(gone, id)
+		} else {
+			live = append(live, id)
+		}
+	}
+	raw := readEvent(t, a.root, "sns-item-put.json")
+	want, err := snspub.Decode(decodeEvent[events.SNSEvent](t, raw).Records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := coordinator.Invoke(t, raw); status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
+		t.Fatalf("invocation answered %d %s", status, body)
+	}
+	fake.Wait()
+	for _, id := range live {
+		if frames := s.recorder.Frames(id); len(frames) != 1 || !bytes.Equal(frames[0], wire.EventFrame(want)) {
+			t.Errorf("%s received %d frames, want the event once", id, len(frames))
+		}
+	}
+	for _, id := range gone {
+		s.requireGone(t, id)
+	}
+	if st := fake.Stats(); st.Accepted != 3 || st.Ran != 3 || st.Failed != 0 {
+		t.Errorf("fake Lambda %+v, want 3 shares run", st)
+	}
+	if p := fake.Problems(); len(p) > 0 {
+		t.Errorf("fake Lambda saw: %v", p)
+	}
+	if out := coordinator.Output(); !strings.Contains(out, `"recipients":100`) || !strings.Contains(out, `"shared":75,"shares":3`) {
+		t.Errorf("coordinator summary lacks its counts:\n%s", out)
+	}
 }
 
 // testWriteReachesRoom chains the functions: a PUT through the write

@@ -43,7 +43,7 @@ func Functions() []Function {
 			"ws-connect.json", "ws-subscribe.json", "ws-ping.json", "ws-update.json",
 			"ws-unsubscribe.json", "ws-invalid.json", "ws-unknown-action.json", "ws-disconnect.json",
 		}},
-		{Name: config.BroadcastFunction, Dir: "cmd/broadcast", Events: []string{"sns-item-put.json"}},
+		{Name: config.BroadcastFunction, Dir: "cmd/broadcast", Events: []string{"sns-item-put.json", "broadcast-share.json"}},
 		{Name: config.ItemsReadFunction, Dir: "cmd/items-read", Events: []string{"http-get.json", "http-list.json"}},
 		{Name: config.ItemsWriteFunction, Dir: "cmd/items-write", Events: []string{
 			"http-put.json", "http-put-base64.json", "http-delete.json",
@@ -147,9 +147,11 @@ func run(t testing.TB, dir, bin string, args []string, env ...string) {
 }
 
 // BaseEnv is the environment every function needs under the emulator: the
-// region, dummy credentials, DynamoDB and SNS at moto, no instance
-// metadata lookups, and a home directory of its own so no shared AWS
-// config of the machine leaks in. Callers add the function's variables.
+// region, dummy credentials, DynamoDB and SNS at moto, Lambda too (so a
+// share handed off by mistake fails there, not at AWS; tests of sharing
+// point it at a lambdafake), no instance metadata lookups, and a home
+// directory of its own so no shared AWS config of the machine leaks in.
+// Callers add the function's variables.
 func BaseEnv(moto, home string) map[string]string {
 	return map[string]string{
 		"AWS_REGION":                  "us-east-1",
@@ -158,6 +160,7 @@ func BaseEnv(moto, home string) map[string]string {
 		"AWS_SECRET_ACCESS_KEY":       "test",
 		"AWS_ENDPOINT_URL_DYNAMODB":   moto,
 		"AWS_ENDPOINT_URL_SNS":        moto,
+		"AWS_ENDPOINT_URL_LAMBDA":     moto,
 		"AWS_EC2_METADATA_DISABLED":   "true",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": FunctionTimeout,
 		"HOME":                        home,
@@ -275,23 +278,33 @@ func envList(env map[string]string) []string {
 // the function's response payload. Invocations are serialised.
 func (r *RIE) Invoke(t testing.TB, event []byte) (int, []byte) {
 	t.Helper()
-	r.invoke.Lock()
-	defer r.invoke.Unlock()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, r.URL+InvokePath, bytes.NewReader(event))
+	status, body, err := r.Call(t.Context(), event)
 	if err != nil {
 		t.Fatalf("lambdatest: %v", err)
+	}
+	return status, body
+}
+
+// Call is Invoke for other goroutines than the test's: it returns its
+// failure instead of ending the test.
+func (r *RIE) Call(ctx context.Context, event []byte) (int, []byte, error) {
+	r.invoke.Lock()
+	defer r.invoke.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL+InvokePath, bytes.NewReader(event))
+	if err != nil {
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.client.Do(req)
 	if err != nil {
-		t.Fatalf("lambdatest: invoke %s: %v\nemulator output:\n%s", r.URL, err, r.Output())
+		return 0, nil, fmt.Errorf("invoke %s: %w\nemulator output:\n%s", r.URL, err, r.Output())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("lambdatest: read the invocation response: %v", err)
+		return 0, nil, fmt.Errorf("read the invocation response: %w", err)
 	}
-	return resp.StatusCode, body
+	return resp.StatusCode, body, nil
 }
 
 // Output returns what the emulator and the function wrote so far (the
