@@ -11,6 +11,7 @@ import (
 	"iter"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -166,6 +167,8 @@ type outcome struct {
 	throttled int
 	gone      bool
 	err       error
+	// handOff: past the cutoff, the post is left to another invocation.
+	handOff bool
 }
 
 // Deliver posts d.Frame to every connection id d.Recipients yields,
@@ -182,10 +185,7 @@ func (f *Fanout) Deliver(ctx context.Context, d Delivery) (Result, error) {
 	}
 	p := f.newPlan(ctx, d.Frame, d.Origin, 0, f.opt.Rate)
 	local := p.coordinate(ctx, d)
-	pages := func(yield func([]string, error) bool) { p.feed(ctx, local, yield) }
-	res, err := f.deliver(ctx, d.Frame, pages, "", f.opt.Workers, p.lim)
-	p.result(&res)
-	return res, err
+	return p.run(ctx, local)
 }
 
 // To delivers frame to the given connections.
@@ -200,9 +200,47 @@ type listed struct {
 	err error
 }
 
+// pacing is what a shared delivery adds to the posting: its rate, a count
+// of the recipients settled, and a cutoff past which a post is neither
+// started nor retried but handed off, since it might not end before the
+// invocation does.
+type pacing struct {
+	lim  *rate.Limiter
+	done atomic.Int64
+	// cutoff is in Unix nanoseconds, 0 for none; it moves earlier once
+	// the invocation is late.
+	cutoff atomic.Int64
+
+	mu      sync.Mutex
+	handOff []string
+}
+
+// past reports that a post starting after wait would start past the
+// cutoff.
+func (pc *pacing) past(wait time.Duration) bool {
+	c := pc.cutoff.Load()
+	return c != 0 && time.Now().Add(wait).UnixNano() > c
+}
+
+// cutAt moves the cutoff to t, if that is earlier.
+func (pc *pacing) cutAt(t time.Time) {
+	for {
+		c := pc.cutoff.Load()
+		if c != 0 && c <= t.UnixNano() || pc.cutoff.CompareAndSwap(c, t.UnixNano()) {
+			return
+		}
+	}
+}
+
+func (pc *pacing) hand(id string) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.handOff = append(pc.handOff, id)
+}
+
 // deliver posts frame to what pages yields, at most workers at once and,
-// with lim, at its rate.
-func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int, lim *rate.Limiter) (Result, error) {
+// with pc, at its pace.
+func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int, pc *pacing) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	win := newWindow(f.opt.InitialInFlight, workers)
@@ -241,7 +279,15 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 		pt := newPostTimer(ctx, f.opt.PostTimeout)
 		defer pt.stop()
 		for id := range ids {
-			mine.add(f.deliverOne(ctx, pt, win, lim, id, frame))
+			o := f.deliverOne(ctx, pt, win, pc, id, frame)
+			if pc != nil {
+				if o.handOff {
+					pc.hand(id)
+					continue
+				}
+				pc.done.Add(1)
+			}
+			mine.add(o)
 		}
 		mu.Lock()
 		res.Retried += mine.Retried
@@ -294,19 +340,39 @@ list:
 	return res, listErr
 }
 
-func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, lim *rate.Limiter, id string, frame []byte) outcome {
+func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, pc *pacing, id string, frame []byte) outcome {
 	var o outcome
 	failures, throttles := 0, 0
 	for {
-		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
-				o.err = err
+		if pc != nil {
+			if pc.past(0) {
+				o.handOff = true
 				return o
+			}
+			if pc.lim.Limit() == rate.Inf {
+				// No rate to keep.
+			} else if wait := pc.lim.Reserve().Delay(); wait > 0 {
+				// A reservation past the cutoff is spent, not cancelled:
+				// this invocation is about to stop posting anyway.
+				if pc.past(wait) {
+					o.handOff = true
+					return o
+				}
+				if err := f.sleep(ctx, wait); err != nil {
+					o.err = err
+					return o
+				}
 			}
 		}
 		started, err := win.acquire(ctx)
 		if err != nil {
 			o.err = err
+			return o
+		}
+		if pc != nil && pc.past(0) {
+			// The wait for room in the window ran past the cutoff.
+			win.giveBack()
+			o.handOff = true
 			return o
 		}
 		err = pt.post(f.poster, id, frame)
@@ -340,7 +406,12 @@ func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, lim
 			o.err = err
 			return o
 		}
-		if err := f.sleep(ctx, f.backoff(tries)); err != nil {
+		wait := f.backoff(tries)
+		if pc != nil && pc.past(wait) {
+			o.handOff = true
+			return o
+		}
+		if err := f.sleep(ctx, wait); err != nil {
 			o.err = err
 			return o
 		}

@@ -79,13 +79,16 @@ type plan struct {
 	// lim paces this invocation's own posts: no limit until it has a
 	// share of a rate.
 	lim *rate.Limiter
+	// pc carries lim, the progress and the cutoff into the posting.
+	pc *pacing
 
 	deadline time.Time
 	reserve  time.Duration
 	// batch is how many recipients go to the posting at a time: a
 	// sixteenth of a share, at most maxBatch.
 	batch int
-	// start and fed measure how fast the posting takes recipients.
+	// start and fed measure the posting: when it began and the
+	// recipients handed to it (pc.done: those it has finished with).
 	start time.Time
 	fed   int
 
@@ -100,32 +103,71 @@ type plan struct {
 func (f *Fanout) newPlan(ctx context.Context, frame []byte, origin string, depth int, r float64) *plan {
 	p := &plan{f: f, frame: frame, origin: origin, depth: depth, rate: r, lim: rate.NewLimiter(rate.Inf, 1),
 		batch: min(maxBatch, max(16, f.opt.ShareSize/16)), start: time.Now()}
-	if d, ok := ctx.Deadline(); ok {
+	p.pc = &pacing{lim: p.lim}
+	if d, ok := ctx.Deadline(); ok && f.dispatch != nil && depth < MaxDepth {
 		p.deadline = d
 		// Time for the posts in flight to finish, their retries included,
-		// and for the hand-off: two post timeouts, or a third of what is
-		// left for a function with little time.
-		p.reserve = min(2*f.opt.PostTimeout, time.Until(d)/3)
+		// and for the hand-off: a quarter of the time left, at least two
+		// post timeouts, and at most a third for a function with little
+		// time.
+		left := time.Until(d)
+		p.reserve = min(max(2*f.opt.PostTimeout, left/4), left/3)
+		// No post starts, or is retried, unless it can end (PostTimeout)
+		// with a little time to hand off what is left.
+		p.pc.cutAt(d.Add(-min(f.opt.PostTimeout+2*time.Second, p.reserve)))
 	}
 	return p
+}
+
+// run posts what local yields, handing on what it cannot post in time,
+// and counts it all.
+func (p *plan) run(ctx context.Context, local <-chan listed) (Result, error) {
+	pages := func(yield func([]string, error) bool) { p.feed(ctx, local, yield) }
+	res, err := p.f.deliver(ctx, p.frame, pages, "", p.f.opt.Workers, p.pc)
+	if late := p.pc.handOff; len(late) > 0 {
+		// Posts that would have started, or been retried, too close to
+		// the deadline: hand them on; post what cannot be handed on.
+		for _, ids := range p.spread(ctx, 0, late, p.currentRate()) {
+			more, _ := p.f.deliver(ctx, p.frame, func(yield func([]string, error) bool) { yield(ids, nil) }, "", p.f.opt.Workers, &pacing{lim: p.lim})
+			res = sum(res, more)
+		}
+	}
+	p.result(&res)
+	return res, err
+}
+
+// currentRate is this invocation's rate now; 0 when it has none.
+func (p *plan) currentRate() float64 {
+	if l := p.lim.Limit(); l != rate.Inf {
+		return float64(l)
+	}
+	return 0
+}
+
+// sum adds b's counts to a's.
+func sum(a, b Result) Result {
+	a.Delivered += b.Delivered
+	a.Gone += b.Gone
+	a.Retried += b.Retried
+	a.Throttled += b.Throttled
+	a.Failed += b.Failed
+	return a
 }
 
 // late reports that this invocation should hand what it has not yet
 // posted to another, so as to end before its deadline.
 func (p *plan) late() bool {
-	if p.deadline.IsZero() || p.depth >= MaxDepth {
+	if p.deadline.IsZero() {
 		return false
 	}
 	// What is queued for the posting still has to be posted, at the
-	// pace the posting has kept so far.
-	queued := float64(2*p.f.opt.Workers + 2*p.batch)
-	perSecond := float64(p.fed) / max(time.Since(p.start).Seconds(), 1e-3)
-	if l := p.lim.Limit(); l != rate.Inf && float64(l) < perSecond {
-		perSecond = float64(l)
-	}
+	// pace the posting has kept so far (once it has one).
 	need := p.reserve
-	if p.fed > 0 {
-		need += time.Duration(min(queued/perSecond, 3600) * float64(time.Second))
+	done := p.pc.done.Load()
+	if elapsed := time.Since(p.start).Seconds(); p.fed > 0 && (done > 0 || elapsed > 1) {
+		perSecond := max(float64(done)/elapsed, 1)
+		backlog := float64(int64(p.fed) - done)
+		need += time.Duration(min(backlog/perSecond, 3600) * float64(time.Second))
 	}
 	return time.Until(p.deadline) < need
 }
@@ -235,6 +277,9 @@ func (p *plan) feed(ctx context.Context, local <-chan listed, yield func([]strin
 			p.fed += len(b.ids)
 			continue
 		}
+		// What is queued already may be posted until the reserve begins;
+		// what is not by then is handed on too (run).
+		p.pc.cutAt(p.deadline.Add(-p.reserve))
 		rest := b.ids
 		for more := range local {
 			if more.err != nil {
@@ -243,11 +288,7 @@ func (p *plan) feed(ctx context.Context, local <-chan listed, yield func([]strin
 			}
 			rest = append(rest, more.ids...)
 		}
-		pace := 0.0
-		if l := p.lim.Limit(); l != rate.Inf {
-			pace = float64(l)
-		}
-		for _, ids := range p.spread(ctx, 0, rest, pace) {
+		for _, ids := range p.spread(ctx, 0, rest, p.currentRate()) {
 			if !yield(ids, nil) {
 				return
 			}
@@ -349,13 +390,7 @@ func (f *Fanout) DeliverShare(ctx context.Context, s Share) (Result, error) {
 	}
 	p := f.newPlan(ctx, s.Frame, s.Origin, s.Depth, s.Rate)
 	p.pace(s.Rate)
-	if f.dispatch == nil {
-		p.deadline = time.Time{} // nothing to hand on to: post it all
-	}
-	local := p.shareOf(s.IDs)
-	pages := func(yield func([]string, error) bool) { p.feed(ctx, local, yield) }
-	res, err := f.deliver(ctx, s.Frame, pages, "", f.opt.Workers, p.lim)
-	p.result(&res)
+	res, err := p.run(ctx, p.shareOf(s.IDs))
 	res.Recipients = len(s.IDs)
 	return res, err
 }

@@ -272,3 +272,29 @@ func TestHandOnsStopAtMaxDepth(t *testing.T) {
 		t.Fatal("a share past MaxDepth was accepted")
 	}
 }
+
+// TestPostsPastTheCutoffAreHandedOn: a share against a sink that throttles
+// hard neither starts nor retries a post it could not finish before its
+// deadline; it hands those recipients on, and nothing fails.
+func TestPostsPastTheCutoffAreHandedOn(t *testing.T) {
+	throttled := sink.New(sink.Options{Rate: 100, Burst: 1})
+	open := sink.New(sink.Options{})
+	in := &invocations{f: New(open, &recordPruner{}, Options{})}
+	f := New(throttled, &recordPruner{}, Options{ShareSize: 1000, BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}).WithDispatcher(in)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	res, err := f.DeliverShare(ctx, Share{Frame: []byte("x"), IDs: ids(400), Depth: 1})
+	in.wg.Wait()
+	if err != nil || res.Failed != 0 || res.Shared == 0 || res.Delivered+res.Shared != 400 {
+		t.Fatalf("%+v, %v: want some delivered here, the rest handed on, none failed", res, err)
+	}
+	here, there := throttled.Copies(), open.Copies()
+	for _, id := range ids(400) {
+		if here[id]+there[id] != 1 {
+			t.Fatalf("%s got %d copies here and %d after the hand-on", id, here[id], there[id])
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the share ran past its deadline")
+	}
+}

@@ -71,6 +71,17 @@ func (w *window) release(throttled bool, started time.Time) {
 	}
 }
 
+// giveBack returns a place taken by acquire but not used, with no effect
+// on the window's size.
+func (w *window) giveBack() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inFlight--
+	if w.waiting > 0 {
+		w.wake.Signal()
+	}
+}
+
 // close wakes every waiter for good (the delivery's context ended).
 func (w *window) close() {
 	w.mu.Lock()

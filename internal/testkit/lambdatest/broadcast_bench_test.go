@@ -44,16 +44,20 @@ const (
 	// EnvBenchShareSize overrides FANOUT_SHARE_SIZE (default the
 	// template's 30000).
 	EnvBenchShareSize = "PUSHGATE_BENCH_SHARE_SIZE"
+	// EnvBenchTimeout is the function timeout in seconds (default the
+	// template's 60): shorter shows shares handing on what they cannot
+	// post in time.
+	EnvBenchTimeout = "PUSHGATE_BENCH_TIMEOUT"
 	// benchShareWorkers is how many emulators run shares at once, as
 	// Lambda runs asynchronous invocations side by side.
-	benchShareWorkers = 4
+	benchShareWorkers = 8
 )
 
 // BenchmarkBroadcast runs the built BroadcastFunction bootstrap under
 // aws-lambda-rie, with the template's defaults, against a room of N
 // members in a DynamoDB stand-in and cmd/mgmtsink as the Management API,
 // and times one broadcast: from the invocation until it and every share it
-// handed off (to a fake Lambda Invoke API running them in 4 more emulators
+// handed off (to a fake Lambda Invoke API running them in 8 more emulators
 // of the bootstrap) are done. It reports those seconds, the posts
 // delivered, throttled and gone, the shares, and the highest peak RSS of
 // any one bootstrap.
@@ -94,6 +98,10 @@ func BenchmarkBroadcast(b *testing.B) {
 	if v := os.Getenv(EnvBenchShareSize); v != "" {
 		shareSize = v
 	}
+	timeout := "60"
+	if v := os.Getenv(EnvBenchTimeout); v != "" {
+		timeout = v
+	}
 	const target = "bench-BroadcastFunction"
 
 	for _, n := range sizes {
@@ -116,7 +124,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			})
 			env := BaseEnv(store, b.TempDir())
 			env["AWS_LAMBDA_FUNCTION_NAME"] = target
-			env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = "60"
+			env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = timeout
 			env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "512"
 			env["AWS_ENDPOINT_URL_LAMBDA"] = fake.URL
 			env[config.EnvConnectionsTable] = table
@@ -157,12 +165,20 @@ func BenchmarkBroadcast(b *testing.B) {
 					peak = max(peak, peakRSSKB(x))
 				}
 				b.ReportMetric(float64(peak)/1024, "peak-rss-MB")
+				b.ReportMetric(longestInvocation(all).Seconds(), "s/longest-invocation")
 				before = after
 			}
 			if p := fake.Problems(); len(p) > 0 {
 				b.Errorf("shares: %v", p)
 			}
 			b.Logf("table %s; function log: %s", table, lastLine(r.Output(), `"msg":"broadcast"`))
+			for _, w := range all[1:] {
+				for line := range strings.Lines(w.Output()) {
+					if strings.Contains(line, `"msg":"broadcast share"`) {
+						b.Logf("share: %s", strings.TrimSpace(line))
+					}
+				}
+			}
 		})
 	}
 }
@@ -307,6 +323,23 @@ func peakRSSKB(r *RIE) int64 {
 		}
 	}
 	return 0
+}
+
+// longestInvocation is the longest duration_ms of any summary line.
+func longestInvocation(rs []*RIE) time.Duration {
+	var longest time.Duration
+	for _, r := range rs {
+		for line := range strings.Lines(r.Output()) {
+			var l struct {
+				Msg        string `json:"msg"`
+				DurationMS int64  `json:"duration_ms"`
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Msg, "broadcast") {
+				longest = max(longest, time.Duration(l.DurationMS)*time.Millisecond)
+			}
+		}
+	}
+	return longest
 }
 
 func lastLine(out, containing string) string {
