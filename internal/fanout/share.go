@@ -87,8 +87,9 @@ type plan struct {
 	// batch is how many recipients go to the posting at a time: a
 	// sixteenth of a share, at most maxBatch.
 	batch int
-	// start and fed measure the posting: when it began and the
-	// recipients handed to it (pc.done: those it has finished with).
+	// start and fed measure the posting: when it was first handed
+	// recipients (not when the listing began) and how many it has been
+	// handed (pc.done: those it has finished with).
 	start time.Time
 	fed   int
 
@@ -102,7 +103,7 @@ type plan struct {
 
 func (f *Fanout) newPlan(ctx context.Context, frame []byte, origin string, depth int, r float64) *plan {
 	p := &plan{f: f, frame: frame, origin: origin, depth: depth, rate: r, lim: rate.NewLimiter(rate.Inf, 1),
-		batch: min(maxBatch, max(16, f.opt.ShareSize/16)), start: time.Now()}
+		batch: min(maxBatch, max(16, f.opt.ShareSize/16))}
 	p.pc = &pacing{lim: p.lim}
 	if d, ok := ctx.Deadline(); ok && f.dispatch != nil && depth < MaxDepth {
 		p.deadline = d
@@ -161,11 +162,13 @@ func (p *plan) late() bool {
 		return false
 	}
 	// What is queued for the posting still has to be posted, at the
-	// pace the posting has kept so far (once it has one).
+	// pace the posting has kept so far: once it has kept one for half a
+	// second, or, if nothing is done yet, for as long as a post may take.
 	need := p.reserve
 	done := p.pc.done.Load()
-	if elapsed := time.Since(p.start).Seconds(); p.fed > 0 && (done > 0 || elapsed > 1) {
-		perSecond := max(float64(done)/elapsed, 1)
+	elapsed := time.Since(p.start)
+	if p.fed > 0 && (done > 0 && elapsed > 500*time.Millisecond || elapsed > p.f.opt.PostTimeout) {
+		perSecond := max(float64(done)/elapsed.Seconds(), 1)
 		backlog := float64(int64(p.fed) - done)
 		need += time.Duration(min(backlog/perSecond, 3600) * float64(time.Second))
 	}
@@ -271,6 +274,9 @@ func (p *plan) feed(ctx context.Context, local <-chan listed, yield func([]strin
 			return
 		}
 		if !p.late() {
+			if p.fed == 0 {
+				p.start = time.Now()
+			}
 			if !yield(b.ids, nil) {
 				return
 			}

@@ -298,3 +298,25 @@ func TestPostsPastTheCutoffAreHandedOn(t *testing.T) {
 		t.Fatal("the share ran past its deadline")
 	}
 }
+
+// TestASlowListingIsNotLateness: a store that takes its time over the
+// first page (moto, a big table) must not make the invocation think its
+// posting is too slow and hand the room off.
+func TestASlowListingIsNotLateness(t *testing.T) {
+	s := sink.New(sink.Options{Latency: time.Millisecond})
+	in := &invocations{}
+	f := New(s, &recordPruner{}, Options{ShareSize: 5000}).WithDispatcher(in)
+	in.f = f
+	all := ids(3000)
+	slow := func(yield func([]string, error) bool) {
+		time.Sleep(1200 * time.Millisecond)
+		yield(all, nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := f.Deliver(ctx, Delivery{Frame: []byte("x"), Recipients: slow})
+	in.wg.Wait()
+	if err != nil || res.Delivered != 3000 || res.Shared != 0 || len(in.shares) != 0 {
+		t.Fatalf("%+v, %v, %d shares: want all 3000 posted here", res, err, len(in.shares))
+	}
+}
