@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -494,9 +495,10 @@ func TestBigRoomsAreShared(t *testing.T) {
 						t.Fatalf("%s: client %d got %v", what, i, f)
 					}
 				}
+				time.Sleep(150 * time.Millisecond) // time for a second copy to arrive
 				for i, c := range clients {
 					if i != skip {
-						if f, err := c.Receive(50 * time.Millisecond); err == nil {
+						if f, err := c.Receive(time.Millisecond); err == nil {
 							t.Fatalf("%s: client %d got a second frame %.200q", what, i, f.Data)
 						}
 					}
@@ -538,5 +540,21 @@ func TestBigRoomsAreShared(t *testing.T) {
 				t.Errorf("%d share lines, want 7", shares)
 			}
 		})
+	}
+}
+
+// TestUnknownParameterIsRefused: a -parameter the template does not have
+// is a mistake to report, not to ignore.
+func TestUnknownParameterIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := local.Start(ctx, local.Options{
+		HTTPPort: -1, WSPort: -1,
+		TemplatePath: filepath.Join(localtest.Root(), "template.yaml"),
+		Parameters:   map[string]string{"FanoutShareSise": "10"},
+		Log:          slog.New(slog.DiscardHandler),
+	})
+	if err == nil || !strings.Contains(err.Error(), "no parameter FanoutShareSise") {
+		t.Fatalf("Start = %v, want the unknown parameter named", err)
 	}
 }

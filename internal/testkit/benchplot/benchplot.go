@@ -67,8 +67,9 @@ func Plot(series []Series, title, xLabel, yLabel, path string) error {
 	p.Title.Text = title
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
-	p.Legend.Top = true
-	p.Legend.Left = true
+	// Bottom right: lines that grow with x leave it free.
+	p.Legend.Top = false
+	p.Legend.Left = false
 	var args []any
 	for _, s := range series {
 		pts := slices.Clone(s.Points)
