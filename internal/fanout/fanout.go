@@ -283,6 +283,8 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 			if pc != nil {
 				if o.handOff {
 					pc.hand(id)
+					mine.Retried += o.retries
+					mine.Throttled += o.throttled
 					continue
 				}
 				pc.done.Add(1)
@@ -349,18 +351,19 @@ func (f *Fanout) deliverOne(ctx context.Context, pt *postTimer, win *window, pc 
 				o.handOff = true
 				return o
 			}
-			if pc.lim.Limit() == rate.Inf {
-				// No rate to keep.
-			} else if wait := pc.lim.Reserve().Delay(); wait > 0 {
+			if pc.lim.Limit() != rate.Inf {
 				// A reservation past the cutoff is spent, not cancelled:
 				// this invocation is about to stop posting anyway.
+				wait := pc.lim.Reserve().Delay()
 				if pc.past(wait) {
 					o.handOff = true
 					return o
 				}
-				if err := f.sleep(ctx, wait); err != nil {
-					o.err = err
-					return o
+				if wait > 0 {
+					if err := f.sleep(ctx, wait); err != nil {
+						o.err = err
+						return o
+					}
 				}
 			}
 		}
