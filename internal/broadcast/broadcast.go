@@ -83,7 +83,7 @@ func (h *Handler) record(ctx context.Context, rec events.SNSEventRecord) error {
 	}
 	res, err := h.fan.Deliver(ctx, fanout.Delivery{Frame: wire.EventFrame(e), Recipients: h.conns.Members(ctx, e.Room), Origin: e.EventID})
 	attrs := append([]any{"messageId", rec.SNS.MessageID, "eventId", e.EventID, "type", e.Type, "room", e.Room},
-		Summary(res, time.Since(start), true)...)
+		summary(res, time.Since(start), true)...)
 	if err != nil {
 		h.log.ErrorContext(ctx, "broadcast could not list recipients", append(attrs, "error", err.Error())...)
 		return fmt.Errorf("broadcast %s to room %s: %w", e.EventID, e.Room, err)
@@ -102,7 +102,7 @@ func (h *Handler) HandleShare(ctx context.Context, s fanout.Share) error {
 		return nil
 	}
 	res, err := h.fan.DeliverShare(ctx, s)
-	attrs := append([]any{"origin", s.Origin, "depth", s.Depth, "rate", s.Rate}, Summary(res, time.Since(start), false)...)
+	attrs := append([]any{"origin", s.Origin, "depth", s.Depth, "rate", s.Rate}, summary(res, time.Since(start), false)...)
 	if err != nil {
 		h.log.ErrorContext(ctx, "broadcast share failed", append(attrs, "error", err.Error())...)
 		return nil
@@ -111,22 +111,15 @@ func (h *Handler) HandleShare(ctx context.Context, s fanout.Share) error {
 	return nil
 }
 
-// Summary is the log attributes, CloudWatch metrics included, of one
+// summary is the log attributes, CloudWatch metrics included, of one
 // delivery: counts, duration and posts per second. Only the invocation
 // that listed the room counts recipients, so the metrics of its shares
 // add up to the delivery's.
-func Summary(res fanout.Result, elapsed time.Duration, listed bool) []any {
+func summary(res fanout.Result, elapsed time.Duration, listed bool) []any {
 	posts := res.Delivered + res.Gone + res.Failed + res.Retried
-	attrs := []any{
-		"recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone,
-		"retried", res.Retried, "throttled", res.Throttled, "failed", res.Failed,
-		"shared", res.Shared, "shares", res.Shares,
+	attrs := append(res.LogAttrs(),
 		"duration_ms", elapsed.Milliseconds(),
-		"posts_per_second", float64(posts) / max(elapsed.Seconds(), 0.001),
-	}
-	if res.ShareFailed > 0 {
-		attrs = append(attrs, "share_failed", res.ShareFailed, "share_error", res.ShareError)
-	}
+		"posts_per_second", float64(posts)/max(elapsed.Seconds(), 0.001))
 	var ms []metrics.Metric
 	if listed {
 		ms = append(ms, metrics.Metric{Name: "recipients", Unit: metrics.Count})

@@ -6,12 +6,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"net/http"
+	"slices"
 	"time"
 )
 
 // MaxRooms bounds one connection's memberships, so $disconnect stays one
 // bounded cleanup.
 const MaxRooms = 20
+
+// RoomSet returns rooms sorted without duplicates, nil when empty: the
+// order and shape every ConnectionStore returns a connection's rooms in
+// (a DynamoDB string set holds each once and cannot be empty).
+func RoomSet(rooms []string) []string {
+	if len(rooms) == 0 {
+		return nil
+	}
+	set := slices.Clone(rooms)
+	slices.Sort(set)
+	return slices.Compact(set)
+}
+
+// TooManyRooms is the error a ConnectionStore returns for a connection
+// that would be in more than MaxRooms rooms.
+func TooManyRooms(id string) error {
+	return Errorf(http.StatusConflict, CodeTooManyRooms, "connection %s is already in %d rooms", id, MaxRooms)
+}
 
 // DefaultRoom is joined on $connect when the client names no room.
 const DefaultRoom = "lobby"

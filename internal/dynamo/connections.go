@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"iter"
-	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,25 +181,9 @@ func decodeConn(item map[string]types.AttributeValue) (domain.Connection, error)
 		c.ExpiresAt = time.Unix(exp, 0).UTC()
 	}
 	if rooms, ok := item[attrRooms].(*types.AttributeValueMemberSS); ok {
-		c.Rooms = roomSet(rooms.Value)
+		c.Rooms = domain.RoomSet(rooms.Value)
 	}
 	return c, nil
-}
-
-// roomSet returns rooms sorted without duplicates, nil when empty: a string
-// set holds each room once and cannot be empty.
-func roomSet(rooms []string) []string {
-	if len(rooms) == 0 {
-		return nil
-	}
-	set := slices.Clone(rooms)
-	sort.Strings(set)
-	return slices.Compact(set)
-}
-
-func tooManyRooms(id string) error {
-	return domain.Errorf(http.StatusConflict, domain.CodeTooManyRooms,
-		"connection %s is already in %d rooms", id, domain.MaxRooms)
 }
 
 // putAttempts bounds Put's retries when the record changes between the
@@ -214,9 +196,9 @@ const putAttempts = 3
 // deleted in the same transaction; the write is conditional on the record
 // read first, so a join in between makes Put read again.
 func (st *Connections) Put(ctx context.Context, c domain.Connection) error {
-	c.Rooms = roomSet(c.Rooms)
+	c.Rooms = domain.RoomSet(c.Rooms)
 	if len(c.Rooms) > domain.MaxRooms {
-		return tooManyRooms(c.ID)
+		return domain.TooManyRooms(c.ID)
 	}
 	for attempt := 1; ; attempt++ {
 		err := st.replace(ctx, c)
@@ -422,7 +404,7 @@ func (st *Connections) Join(ctx context.Context, id, room string, expiresAt time
 	case item == nil:
 		return fmt.Errorf("dynamo: join connection %s to %s: %w", id, room, domain.ErrNotFound)
 	default:
-		return tooManyRooms(id)
+		return domain.TooManyRooms(id)
 	}
 }
 

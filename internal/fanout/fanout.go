@@ -153,6 +153,7 @@ func (r *Result) add(o outcome) {
 	r.Retried += o.retries
 	r.Throttled += o.throttled
 	switch {
+	case o.handOff: // settled by another invocation
 	case o.gone:
 		r.Gone++
 	case o.err != nil:
@@ -160,6 +161,29 @@ func (r *Result) add(o outcome) {
 	default:
 		r.Delivered++
 	}
+}
+
+// LogAttrs are r's counts as log attributes, the summary lines' names;
+// share_failed and share_error only when a hand-off failed.
+func (r Result) LogAttrs() []any {
+	attrs := []any{
+		"recipients", r.Recipients, "delivered", r.Delivered, "gone", r.Gone,
+		"retried", r.Retried, "throttled", r.Throttled, "failed", r.Failed,
+		"shared", r.Shared, "shares", r.Shares,
+	}
+	if r.ShareFailed > 0 {
+		attrs = append(attrs, "share_failed", r.ShareFailed, "share_error", r.ShareError)
+	}
+	return attrs
+}
+
+// merge adds o's posting counts to r.
+func (r *Result) merge(o Result) {
+	r.Delivered += o.Delivered
+	r.Gone += o.Gone
+	r.Retried += o.Retried
+	r.Throttled += o.Throttled
+	r.Failed += o.Failed
 }
 
 type outcome struct {
@@ -183,7 +207,7 @@ func (f *Fanout) Deliver(ctx context.Context, d Delivery) (Result, error) {
 	if f.dispatch == nil {
 		return f.deliver(ctx, d.Frame, d.Recipients, d.Exclude, f.opt.Workers, nil)
 	}
-	p := f.newPlan(ctx, d.Frame, d.Origin, 0, f.opt.Rate)
+	p := f.newPlan(ctx, d.Frame, d.Origin, 0)
 	local := p.coordinate(ctx, d)
 	return p.run(ctx, local)
 }
@@ -192,6 +216,16 @@ func (f *Fanout) Deliver(ctx context.Context, d Delivery) (Result, error) {
 func (f *Fanout) To(ctx context.Context, frame []byte, ids ...string) (Result, error) {
 	pages := func(yield func([]string, error) bool) { yield(ids, nil) }
 	return f.deliver(ctx, frame, pages, "", min(f.opt.Workers, max(len(ids), 1)), nil)
+}
+
+// Delivery is one frame for the recipients a listing yields.
+type Delivery struct {
+	Frame      []byte
+	Recipients iter.Seq2[[]string, error]
+	// Exclude is never posted to (the sender of a relayed frame).
+	Exclude string
+	// Origin names the delivery in the log of each invocation that shares it.
+	Origin string
 }
 
 // listed is one page of recipients, or the listing's failure.
@@ -239,7 +273,9 @@ func (pc *pacing) hand(id string) {
 }
 
 // deliver posts frame to what pages yields, at most workers at once and,
-// with pc, at its pace.
+// with pc, at its pace. Without pc it skips exclude and duplicates; with
+// pc, the plan that made the pages has (coordinate), so they are not
+// looked for twice.
 func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]string, error], exclude string, workers int, pc *pacing) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -280,23 +316,17 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 		defer pt.stop()
 		for id := range ids {
 			o := f.deliverOne(ctx, pt, win, pc, id, frame)
-			if pc != nil {
-				if o.handOff {
-					pc.hand(id)
-					mine.Retried += o.retries
-					mine.Throttled += o.throttled
-					continue
-				}
+			mine.add(o)
+			switch {
+			case pc == nil:
+			case o.handOff:
+				pc.hand(id)
+			default:
 				pc.done.Add(1)
 			}
-			mine.add(o)
 		}
 		mu.Lock()
-		res.Retried += mine.Retried
-		res.Throttled += mine.Throttled
-		res.Gone += mine.Gone
-		res.Failed += mine.Failed
-		res.Delivered += mine.Delivered
+		res.merge(mine)
 		mu.Unlock()
 	}
 
@@ -309,17 +339,19 @@ list:
 			listErr = page.err
 			break
 		}
-		if seen == nil {
+		if seen == nil && pc == nil {
 			seen = make(map[string]struct{}, len(page.ids))
 		}
 		for _, id := range page.ids {
-			if id == exclude {
-				continue
+			if pc == nil {
+				if id == exclude {
+					continue
+				}
+				if _, dup := seen[id]; dup {
+					continue
+				}
+				seen[id] = struct{}{}
 			}
-			if _, dup := seen[id]; dup {
-				continue
-			}
-			seen[id] = struct{}{}
 			recipients++
 			if started == 0 || (started < workers && len(ids) > 2*started && float64(started) < win.size()) {
 				started++

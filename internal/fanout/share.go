@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"iter"
 	"sync"
 	"time"
 
@@ -55,16 +54,6 @@ const (
 	dispatchers = 16
 )
 
-// Delivery is one frame for the recipients a listing yields.
-type Delivery struct {
-	Frame      []byte
-	Recipients iter.Seq2[[]string, error]
-	// Exclude is never posted to (the sender of a relayed frame).
-	Exclude string
-	// Origin names the delivery in the log of each invocation that shares it.
-	Origin string
-}
-
 // plan is one invocation's part of a delivery: what it posts itself, what
 // it hands to others, and when it must stop taking on recipients so it
 // ends well within its deadline.
@@ -73,13 +62,8 @@ type plan struct {
 	frame  []byte
 	origin string
 	depth  int
-	// rate is the delivery's posts per second, shared out once it is
-	// handed to others (0: none).
-	rate float64
-	// lim paces this invocation's own posts: no limit until it has a
-	// share of a rate.
-	lim *rate.Limiter
-	// pc carries lim, the progress and the cutoff into the posting.
+	// pc paces this invocation's own posts (no rate until it has a share
+	// of one), counts them and holds the cutoff.
 	pc *pacing
 
 	deadline time.Time
@@ -101,10 +85,9 @@ type plan struct {
 	total   int
 }
 
-func (f *Fanout) newPlan(ctx context.Context, frame []byte, origin string, depth int, r float64) *plan {
-	p := &plan{f: f, frame: frame, origin: origin, depth: depth, rate: r, lim: rate.NewLimiter(rate.Inf, 1),
+func (f *Fanout) newPlan(ctx context.Context, frame []byte, origin string, depth int) *plan {
+	p := &plan{f: f, frame: frame, origin: origin, depth: depth, pc: &pacing{lim: rate.NewLimiter(rate.Inf, 1)},
 		batch: min(maxBatch, max(16, f.opt.ShareSize/16))}
-	p.pc = &pacing{lim: p.lim}
 	if d, ok := ctx.Deadline(); ok && f.dispatch != nil && depth < MaxDepth {
 		p.deadline = d
 		// Time for the posts in flight to finish, their retries included,
@@ -129,8 +112,8 @@ func (p *plan) run(ctx context.Context, local <-chan listed) (Result, error) {
 		// Posts that would have started, or been retried, too close to
 		// the deadline: hand them on; post what cannot be handed on.
 		for _, ids := range p.spread(ctx, 0, late, p.currentRate()) {
-			more, _ := p.f.deliver(ctx, p.frame, func(yield func([]string, error) bool) { yield(ids, nil) }, "", p.f.opt.Workers, &pacing{lim: p.lim})
-			res = sum(res, more)
+			more, _ := p.f.deliver(ctx, p.frame, func(yield func([]string, error) bool) { yield(ids, nil) }, "", p.f.opt.Workers, &pacing{lim: p.pc.lim})
+			res.merge(more)
 		}
 	}
 	p.result(&res)
@@ -139,20 +122,10 @@ func (p *plan) run(ctx context.Context, local <-chan listed) (Result, error) {
 
 // currentRate is this invocation's rate now; 0 when it has none.
 func (p *plan) currentRate() float64 {
-	if l := p.lim.Limit(); l != rate.Inf {
+	if l := p.pc.lim.Limit(); l != rate.Inf {
 		return float64(l)
 	}
 	return 0
-}
-
-// sum adds b's counts to a's.
-func sum(a, b Result) Result {
-	a.Delivered += b.Delivered
-	a.Gone += b.Gone
-	a.Retried += b.Retried
-	a.Throttled += b.Throttled
-	a.Failed += b.Failed
-	return a
 }
 
 // late reports that this invocation should hand what it has not yet
@@ -181,8 +154,8 @@ func (p *plan) pace(perSecond float64) {
 		return
 	}
 	// A tenth of a second's posts may go at once.
-	p.lim.SetBurst(max(1, int(perSecond/10)))
-	p.lim.SetLimit(rate.Limit(perSecond))
+	p.pc.lim.SetBurst(max(1, int(perSecond/10)))
+	p.pc.lim.SetLimit(rate.Limit(perSecond))
 }
 
 // chunks cuts ids into shares of at most ShareSize recipients and
@@ -221,8 +194,7 @@ func (p *plan) spread(ctx context.Context, own int, ids []string, perSecond floa
 	}
 	var (
 		wg       sync.WaitGroup
-		mu       sync.Mutex
-		orphaned [][]string
+		orphaned [][]string // under p.mu
 	)
 	slots := make(chan struct{}, dispatchers)
 	for _, part := range p.chunks(ids) {
@@ -239,9 +211,7 @@ func (p *plan) spread(ctx context.Context, own int, ids []string, perSecond floa
 			if err != nil {
 				p.failed += len(part)
 				p.lastErr = err
-				mu.Lock()
 				orphaned = append(orphaned, part)
-				mu.Unlock()
 				return
 			}
 			p.shared += len(part)
@@ -318,14 +288,19 @@ func (p *plan) result(res *Result) {
 	}
 }
 
-// shareOf lists a received share's recipients in batches.
-func (p *plan) shareOf(ids []string) <-chan listed {
-	ch := make(chan listed, len(ids)/p.batch+1)
+// send passes ids to ch in batches.
+func (p *plan) send(ch chan<- listed, ids []string) {
 	for len(ids) > 0 {
 		n := min(p.batch, len(ids))
 		ch <- listed{ids: ids[:n:n]}
 		ids = ids[n:]
 	}
+}
+
+// shareOf lists a received share's recipients in batches.
+func (p *plan) shareOf(ids []string) <-chan listed {
+	ch := make(chan listed, len(ids)/p.batch+1)
+	p.send(ch, ids)
 	close(ch)
 	return ch
 }
@@ -377,12 +352,8 @@ func (p *plan) coordinate(ctx context.Context, d Delivery) <-chan listed {
 		p.mu.Lock()
 		p.total = kept + len(rest)
 		p.mu.Unlock()
-		for _, ids := range p.spread(ctx, kept, rest, p.rate) {
-			for len(ids) > 0 {
-				n := min(p.batch, len(ids))
-				local <- listed{ids: ids[:n:n]}
-				ids = ids[n:]
-			}
+		for _, ids := range p.spread(ctx, kept, rest, p.f.opt.Rate) {
+			p.send(local, ids)
 		}
 	}()
 	return local
@@ -394,7 +365,7 @@ func (f *Fanout) DeliverShare(ctx context.Context, s Share) (Result, error) {
 	if s.Depth > MaxDepth {
 		return Result{}, fmt.Errorf("fanout: share at depth %d, past the limit of %d", s.Depth, MaxDepth)
 	}
-	p := f.newPlan(ctx, s.Frame, s.Origin, s.Depth, s.Rate)
+	p := f.newPlan(ctx, s.Frame, s.Origin, s.Depth)
 	p.pace(s.Rate)
 	res, err := p.run(ctx, p.shareOf(s.IDs))
 	res.Recipients = len(s.IDs)

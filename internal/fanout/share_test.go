@@ -188,13 +188,13 @@ func TestSharesSplitTheRate(t *testing.T) {
 	in := &invocations{}
 	f = f.WithDispatcher(in)
 	in.f = f
-	p := f.newPlan(context.Background(), []byte("x"), "", 0, f.opt.Rate)
+	p := f.newPlan(context.Background(), []byte("x"), "", 0)
 	rest := ids(1000)
-	if orphans := p.spread(context.Background(), 300, rest, p.rate); orphans != nil {
+	if orphans := p.spread(context.Background(), 300, rest, f.opt.Rate); orphans != nil {
 		t.Fatalf("orphans %v", orphans)
 	}
 	in.wg.Wait()
-	sum := float64(p.lim.Limit())
+	sum := float64(p.pc.lim.Limit())
 	if want := 2000.0 * 300 / 1300; math.Abs(sum-want) > 1e-6 {
 		t.Fatalf("own rate %v, want %v", sum, want)
 	}
@@ -216,7 +216,7 @@ func TestSharesFitThePayloadLimit(t *testing.T) {
 	f := New(nil, nil, Options{ShareSize: 100000, MaxShareBytes: 64 << 10})
 	for _, frameSize := range []int{10, 20 << 10, 40 << 10} {
 		frame := []byte(strings.Repeat("f", frameSize))
-		p := f.newPlan(context.Background(), frame, "origin", 0, 0)
+		p := f.newPlan(context.Background(), frame, "origin", 0)
 		all := ids(20000)
 		n := 0
 		for _, c := range p.chunks(all) {
@@ -261,7 +261,7 @@ func TestHandOnsStopAtMaxDepth(t *testing.T) {
 		wantLate bool
 	}{{0, true}, {MaxDepth - 1, true}, {MaxDepth, false}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-		p := f.newPlan(ctx, []byte("x"), "", tc.depth, 0)
+		p := f.newPlan(ctx, []byte("x"), "", tc.depth)
 		time.Sleep(25 * time.Millisecond)
 		if got := p.late(); got != tc.wantLate {
 			t.Errorf("depth %d, 5 ms before the deadline: late = %v", tc.depth, got)

@@ -88,12 +88,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 		attrs = append(attrs, "error_code", s.code)
 	}
 	if s.relay != nil {
-		attrs = append(attrs, "recipients", s.relay.Recipients, "delivered", s.relay.Delivered,
-			"gone", s.relay.Gone, "retried", s.relay.Retried, "throttled", s.relay.Throttled, "failed", s.relay.Failed,
-			"shared", s.relay.Shared, "shares", s.relay.Shares)
-		if s.relay.ShareFailed > 0 {
-			attrs = append(attrs, "share_failed", s.relay.ShareFailed, "share_error", s.relay.ShareError)
-		}
+		attrs = append(attrs, s.relay.LogAttrs()...)
 	}
 	// One count per kind of invocation, as CloudWatch metrics.
 	var counted []metrics.Metric

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"net/http"
 	"slices"
 	"sort"
 	"sync"
@@ -58,12 +57,6 @@ func NewConnections(opts ...Option) *Connections {
 	return c
 }
 
-// tooManyRooms is the error a join past domain.MaxRooms returns.
-func tooManyRooms(id string) error {
-	return domain.Errorf(http.StatusConflict, domain.CodeTooManyRooms,
-		"connection %s is already in %d rooms", id, domain.MaxRooms)
-}
-
 // Put stores c and a membership for each of its rooms, replacing a
 // connection stored under the same id with all its memberships.
 func (s *Connections) Put(ctx context.Context, c domain.Connection) error {
@@ -72,7 +65,7 @@ func (s *Connections) Put(ctx context.Context, c domain.Connection) error {
 	}
 	c = normalize(c)
 	if len(c.Rooms) > domain.MaxRooms {
-		return tooManyRooms(c.ID)
+		return domain.TooManyRooms(c.ID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -151,7 +144,7 @@ func (s *Connections) Join(ctx context.Context, id, room string, expiresAt time.
 	}
 	if !slices.Contains(c.Rooms, room) {
 		if len(c.Rooms) >= domain.MaxRooms {
-			return tooManyRooms(id)
+			return domain.TooManyRooms(id)
 		}
 		c.Rooms = append(slices.Clone(c.Rooms), room)
 		sort.Strings(c.Rooms)
@@ -232,19 +225,8 @@ func normalize(c domain.Connection) domain.Connection {
 	c.ConnectedAt = millis(c.ConnectedAt)
 	c.LastSeenAt = millis(c.LastSeenAt)
 	c.ExpiresAt = seconds(c.ExpiresAt)
-	c.Rooms = roomSet(c.Rooms)
+	c.Rooms = domain.RoomSet(c.Rooms)
 	return c
-}
-
-// roomSet returns rooms sorted without duplicates, nil when empty: the
-// order and shape both stores return a connection's rooms in.
-func roomSet(rooms []string) []string {
-	if len(rooms) == 0 {
-		return nil
-	}
-	set := slices.Clone(rooms)
-	sort.Strings(set)
-	return slices.Compact(set)
 }
 
 func millis(t time.Time) time.Time {

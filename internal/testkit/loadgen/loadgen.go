@@ -90,6 +90,9 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// room is where client i is, and where write i goes.
+func (o *Options) room(i int) string { return fmt.Sprintf("%s-%d", o.Prefix, i%o.Rooms) }
+
 // Latency is a distribution in milliseconds.
 type Latency struct {
 	Count int     `json:"count"`
@@ -190,7 +193,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		dials <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-dials }()
-			room := fmt.Sprintf("%s-%d", o.Prefix, i%o.Rooms)
+			room := o.room(i)
 			c, err := dial(runCtx, wsHTTP, o.WebSocketURL, room)
 			if err != nil {
 				addErr("client %d: %v", i, err)
@@ -243,7 +246,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			if err := writeLimiter.Wait(ctx); err != nil {
 				return err
 			}
-			room := fmt.Sprintf("%s-%d", o.Prefix, k%o.Rooms)
+			room := o.room(k)
 			sum.Expected += members[room]
 			sent[k] = time.Now()
 			writes.Go(func() {
@@ -307,7 +310,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		st := ClientStats{Client: c.n, Room: c.room}
 		var lat []float64
 		for k := range total {
-			if fmt.Sprintf("%s-%d", o.Prefix, k%o.Rooms) != c.room || sent[k].IsZero() {
+			if k%o.Rooms != c.n%o.Rooms || sent[k].IsZero() {
 				continue
 			}
 			at, ok := c.got[k]
@@ -332,7 +335,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	sum.Latency = distribution(slices.Clone(sum.Samples))
 	for _, k := range slices.Sorted(maps.Keys(missed)) {
-		sum.Missed = append(sum.Missed, Missed{Write: k, Room: fmt.Sprintf("%s-%d", o.Prefix, k%o.Rooms), Clients: missed[k]})
+		sum.Missed = append(sum.Missed, Missed{Write: k, Room: o.room(k), Clients: missed[k]})
 	}
 	return sum, nil
 }
