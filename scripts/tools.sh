@@ -61,6 +61,7 @@ if [ -z "${PUSHGATE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; the
 	fi
 fi
 if [ ! -d internal/testkit/browsertest/node_modules/playwright-core ] ||
+	[ ! -d internal/testkit/browsertest/node_modules/jose ] ||
 	[ internal/testkit/browsertest/package-lock.json -nt internal/testkit/browsertest/node_modules/.package-lock.json ]; then
 	npm ci --prefix internal/testkit/browsertest --no-audit --no-fund --loglevel=error
 fi

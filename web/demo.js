@@ -2,9 +2,10 @@
 // current by the event frames pushgate pushes to every page in the room.
 //
 // Query parameters: room (default "lobby"), api (HTTP API base URL), ws
-// (WebSocket stage URL), token. Without api/ws the page asks config.json
-// (served by the local stack), then falls back to this origin and
-// ws://<host>:3001/prod.
+// (WebSocket stage URL), token (sent as ?token= on the socket and as the
+// HTTP API's bearer token). What is missing the page asks config.json for
+// (the local stack serves one, with a development token), then falls back
+// to this origin and ws://<host>:3001/prod.
 import { connect } from './pushgate.js';
 
 // 1-128 of A-Z a-z 0-9 _ . : -, but not the dot segments . and .., which URLs resolve away.
@@ -57,15 +58,20 @@ async function main() {
     setState('closed', 'invalid room name: use 1-128 of A-Z a-z 0-9 _ . : -, not . or ..');
     return;
   }
-  const { api, ws } = await endpoints();
+  const { api, ws, token } = await endpoints();
   demo.api = api;
   demo.ws = ws;
+  demo.token = token;
   el.apiURL.textContent = api;
   el.wsURL.textContent = ws;
-  el.gameLink.href = `game.html?${new URLSearchParams({ room, ws })}`;
+  // The game page takes the token in its WebSocket URL, as the original
+  // game client does.
+  const gameWS = new URL(ws);
+  if (token) gameWS.searchParams.set('token', token);
+  el.gameLink.href = `game.html?${new URLSearchParams({ room, ws: gameWS.toString() })}`;
   wireForms(api);
 
-  const client = connect(ws, { room, token: params.get('token') ?? undefined });
+  const client = connect(ws, { room, token });
   demo.client = client;
   setState(client.state);
   client.on('state', ({ state }) => setState(state));
@@ -104,7 +110,8 @@ async function main() {
 async function endpoints() {
   let api = params.get('api');
   let ws = params.get('ws');
-  if (!api || !ws) {
+  let token = params.get('token');
+  if (!api || !ws || !token) {
     try {
       const r = await fetch(new URL('config.json', location.href), {
         cache: 'no-store',
@@ -114,6 +121,7 @@ async function endpoints() {
         const c = await r.json();
         api ||= c.httpApi;
         ws ||= c.webSocket;
+        token ||= c.token;
       }
     } catch {
       // Not served by the local stack: fall back below.
@@ -121,7 +129,7 @@ async function endpoints() {
   }
   api ||= location.protocol.startsWith('http') ? location.origin : 'http://127.0.0.1:3000';
   ws ||= `ws://${location.hostname || '127.0.0.1'}:3001/prod`;
-  return { api: api.replace(/\/+$/, ''), ws };
+  return { api: api.replace(/\/+$/, ''), ws, token: token || undefined };
 }
 
 // --- HTTP API ---
@@ -134,6 +142,7 @@ function itemURL(api, id) {
 // Error carrying the API's error code and message.
 async function request(method, url, { body, headers = {} } = {}) {
   const init = { method, headers: { ...headers }, cache: 'no-store' };
+  if (demo.token) init.headers.Authorization = `Bearer ${demo.token}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

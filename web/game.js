@@ -4,7 +4,8 @@
 // and every frame received is read for data.data.id. Frames without one
 // (pong, ack, error, event, anything not JSON) are ignored.
 //
-// Query parameters: ws (WebSocket stage URL; else config.json's, else
+// Query parameters: ws (WebSocket stage URL, with ?token= when the stage
+// wants one; else config.json's URL and development token, else
 // ws://<host>:3001/prod), room (sent as ?room= when given), id (player id;
 // random by default).
 
@@ -38,7 +39,11 @@ async function start() {
   if (!ws) {
     try {
       const r = await fetch(new URL('config.json', location.href), { cache: 'no-store' });
-      if (r.ok) ws = (await r.json()).webSocket;
+      if (r.ok) {
+        const c = await r.json();
+        ws = c.webSocket;
+        if (ws && c.token) ws += (ws.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(c.token);
+      }
     } catch {
       // not served by the local stack
     }

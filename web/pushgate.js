@@ -17,7 +17,9 @@
  *   url                 ws:// or wss:// URL of the WebSocket API stage (ws://127.0.0.1:3001/prod locally).
  *   options.room        the room joined when connecting, sent as ?room= (without it the server joins
  *                       "lobby").
- *   options.token       sent as &token= (for a $connect authorizer).
+ *   options.token       sent as &token= (pushgate's $connect authorizer wants one): a string, or a
+ *                       function returning one, called before every connection (reconnects and
+ *                       rotations included), so a page can hand over a fresh token each time.
  *   options.pingInterval  ms between {"action":"ping"} frames while open; default 5 min (API Gateway
  *                       closes a socket idle for 10 min). 0 disables pings.
  *   options.pongTimeout ms to wait for the pong; no pong in time → the socket is presumed dead:
@@ -108,6 +110,7 @@ export function connect(url, options = {}) {
 export class PushgateClient extends EventTarget {
   #opts;
   #Socket;
+  #base; // the stage URL with ?room=; the token is added at each dial
   #home; // the room joined on connect: options.room or the server's default
   #homeLeft = false;
   #subscribed = new Set();
@@ -136,10 +139,10 @@ export class PushgateClient extends EventTarget {
     }
     const u = new URL(url); // throws TypeError for a relative or malformed URL
     if (o.room != null) u.searchParams.set('room', o.room);
-    if (o.token != null) u.searchParams.set('token', o.token);
-    this.url = u.toString();
-    this.#home = o.room ?? DEFAULT_ROOM;
+    this.#base = u;
     this.#opts = o;
+    this.url = u.toString(); // #dial adds the token
+    this.#home = o.room ?? DEFAULT_ROOM;
     if (typeof globalThis.addEventListener === 'function') {
       globalThis.addEventListener('online', this.#onOnline);
     }
@@ -148,6 +151,14 @@ export class PushgateClient extends EventTarget {
 
   get state() {
     return this.#state;
+  }
+
+  // The URL to dial now: the base with the current token.
+  #urlWithToken() {
+    const t = typeof this.#opts.token === 'function' ? this.#opts.token() : this.#opts.token;
+    const u = new URL(this.#base);
+    if (t != null && t !== '') u.searchParams.set('token', String(t));
+    return u.toString();
   }
 
   get rooms() {
@@ -232,6 +243,7 @@ export class PushgateClient extends EventTarget {
     this.#openedAt = 0;
     let ws;
     try {
+      this.url = this.#urlWithToken();
       ws = new this.#Socket(this.url);
     } catch (err) {
       // A constructor throwing (bad URL in some runtimes, CSP) is retried
@@ -381,6 +393,7 @@ export class PushgateClient extends EventTarget {
     if (this.#state !== 'open' || this.#next) return;
     let ws;
     try {
+      this.url = this.#urlWithToken();
       ws = new this.#Socket(this.url);
     } catch {
       this.#retryRotation();

@@ -25,6 +25,7 @@ func main() {
 		config.Exit(log, err)
 	}
 	shares := broadcast.Shares(lambdainvoke.New(lambdaapi.NewFromConfig(awsCfg), cfg.FanoutFunction))
-	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), log)
+	set := broadcast.Settings{Topic: cfg.TopicARN, Receipts: conns}
+	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), set, log)
 	lambda.Start(h.Invoke)
 }

@@ -26,6 +26,7 @@ func main() {
 		config.Exit(log, err)
 	}
 	shares := broadcast.Shares(lambdainvoke.New(lambdaapi.NewFromConfig(awsCfg), cfg.FanoutFunction))
-	h := wsapi.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), cfg.ConnectionTTL, log)
+	set := wsapi.Settings{TTL: cfg.ConnectionTTL, Gate: cfg.Gate(), RelayLimit: cfg.RelayLimit}
+	h := wsapi.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), set, log)
 	lambda.Start(h.Handle)
 }

@@ -16,5 +16,5 @@ import (
 func main() {
 	cfg, awsCfg, log := config.Setup(context.Background(), config.ItemsReadFunction)
 	items := dynamo.NewItems(dynamodb.NewFromConfig(awsCfg), cfg.ItemsTable)
-	lambda.Start(httpapi.NewReader(items, log).Handle)
+	lambda.Start(httpapi.NewReader(items, cfg.ReadGate(), log).Handle)
 }

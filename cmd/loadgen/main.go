@@ -19,6 +19,7 @@ func main() {
 	var o loadgen.Options
 	flag.StringVar(&o.WebSocketURL, "ws", "ws://127.0.0.1:3001/prod", "WebSocket stage URL")
 	flag.StringVar(&o.APIURL, "api", "http://127.0.0.1:3000", "HTTP API base URL")
+	flag.StringVar(&o.Token, "token", os.Getenv("PUSHGATE_TOKEN"), "token for the sockets (?token=) and writes (Bearer), joining and writing the run's rooms (default $PUSHGATE_TOKEN)")
 	flag.IntVar(&o.Clients, "clients", 100, "sockets to open")
 	flag.IntVar(&o.Rooms, "rooms", 1, "rooms to spread them over")
 	flag.StringVar(&o.Prefix, "prefix", "loadgen", "room name prefix")

@@ -20,16 +20,32 @@ import (
 	"github.com/pushgate/pushgate/internal/wire"
 )
 
+// Settings say which records the broadcaster takes.
+type Settings struct {
+	// Topic is the ARN of the topic whose records are delivered; a
+	// record of any other is refused.
+	Topic string
+	// Receipts remember delivered messages, so a replayed record is
+	// dropped; nil keeps none.
+	Receipts domain.Receipts
+}
+
+// ReceiptTTL is how long a delivered message's receipt is kept: longer than
+// SNS and Lambda retry (Lambda gives up on an event after the template's
+// MaximumEventAgeInSeconds, an hour).
+const ReceiptTTL = 24 * time.Hour
+
 // Handler delivers SNS records to their rooms.
 type Handler struct {
 	conns domain.ConnectionStore
 	fan   *fanout.Fanout
+	set   Settings
 	log   *slog.Logger
 }
 
 // New returns a Handler listing recipients in conns and posting through fan.
-func New(conns domain.ConnectionStore, fan *fanout.Fanout, log *slog.Logger) *Handler {
-	return &Handler{conns: conns, fan: fan, log: log}
+func New(conns domain.ConnectionStore, fan *fanout.Fanout, set Settings, log *slog.Logger) *Handler {
+	return &Handler{conns: conns, fan: fan, set: set, log: log}
 }
 
 // Invocation is what the broadcaster receives: the SNS event of a
@@ -72,21 +88,43 @@ func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) error {
 
 func (h *Handler) record(ctx context.Context, rec events.SNSEventRecord) error {
 	start := time.Now()
+	id := rec.SNS.MessageID
+	if h.set.Topic != "" && rec.SNS.TopicArn != h.set.Topic {
+		h.log.ErrorContext(ctx, "broadcast refused a record of another topic", "messageId", wire.Echo(id), "topic", wire.Echo(rec.SNS.TopicArn))
+		return nil
+	}
 	e, err := snspub.Decode(rec)
 	if err != nil {
-		h.log.ErrorContext(ctx, "broadcast skipped an undecodable record", "messageId", rec.SNS.MessageID, "error", err.Error())
+		h.log.ErrorContext(ctx, "broadcast skipped an undecodable record", "messageId", wire.Echo(id), "error", err.Error())
 		return nil
 	}
-	if !wire.ValidName(e.Room) {
-		h.log.ErrorContext(ctx, "broadcast skipped a record with an invalid room", "messageId", rec.SNS.MessageID, "room", e.Room)
+	frame := wire.EventFrame(e)
+	if len(frame) > wire.MaxMessageBytes {
+		h.log.ErrorContext(ctx, "broadcast skipped an event too large to push", "messageId", wire.Echo(id), "bytes", len(frame))
 		return nil
 	}
-	res, err := h.fan.Deliver(ctx, fanout.Delivery{Frame: wire.EventFrame(e), Recipients: h.conns.Members(ctx, e.Room), Origin: e.EventID})
+	if h.set.Receipts != nil && id != "" {
+		// Asked before, marked after: a delivery cut short (a timeout, a
+		// crash) is retried in full. Unknown is not a reason to drop it.
+		if done, err := h.set.Receipts.Delivered(ctx, id); err != nil {
+			h.log.WarnContext(ctx, "broadcast could not read the receipts; delivering", "messageId", id, "error", err.Error())
+		} else if done {
+			h.log.InfoContext(ctx, "broadcast dropped a replayed record", "messageId", id, "eventId", e.EventID, "room", e.Room, "replayed", 1)
+			return nil
+		}
+	}
+	res, err := h.fan.Deliver(ctx, fanout.Delivery{Frame: frame, Recipients: h.conns.Members(ctx, e.Room), Origin: e.EventID})
 	attrs := append([]any{"messageId", rec.SNS.MessageID, "eventId", e.EventID, "type", e.Type, "room", e.Room},
 		summary(res, time.Since(start), true)...)
 	if err != nil {
 		h.log.ErrorContext(ctx, "broadcast could not list recipients", append(attrs, "error", err.Error())...)
 		return fmt.Errorf("broadcast %s to room %s: %w", e.EventID, e.Room, err)
+	}
+	if h.set.Receipts != nil && id != "" {
+		if err := h.set.Receipts.MarkDelivered(ctx, id, time.Now().Add(ReceiptTTL)); err != nil {
+			// Delivered all the same; a replay would be delivered again.
+			attrs = append(attrs, "receipt_error", err.Error())
+		}
 	}
 	h.log.InfoContext(ctx, "broadcast", attrs...)
 	return nil

@@ -68,7 +68,7 @@ func TestBroadcast(t *testing.T) {
 
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil)).With("function", "BroadcastFunction")
-	h := broadcast.New(conns, fanout.New(rec, conns, fanout.Options{Workers: 3}), log)
+	h := broadcast.New(conns, fanout.New(rec, conns, fanout.Options{Workers: 3}), broadcast.Settings{}, log)
 	e := domain.Event{EventID: "e1", Type: domain.EventItemPut, Room: "demo", ID: "note", Version: 2,
 		Data: json.RawMessage(`{"text": "hi <b>"}`), Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ev := events.SNSEvent{Records: []events.SNSEventRecord{
@@ -128,7 +128,7 @@ func TestBroadcastReturnsListingErrors(t *testing.T) {
 		_ = conns.Put(ctx, domain.Connection{ID: id, Rooms: []string{"r"}, ExpiresAt: time.Now().Add(time.Hour)})
 	}
 	broken := brokenListing{conns}
-	h := broadcast.New(broken, fanout.New(rec, conns, fanout.Options{}), slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	h := broadcast.New(broken, fanout.New(rec, conns, fanout.Options{}), broadcast.Settings{}, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
 	err := h.Handle(ctx, events.SNSEvent{Records: []events.SNSEventRecord{record(t, domain.Event{EventID: "e", Type: domain.EventItemDeleted, Room: "r", ID: "x"})}})
 	if err == nil || !strings.Contains(err.Error(), "throughput exceeded") {
 		t.Fatalf("err = %v; a listing failure must fail the invocation so Lambda retries it", err)
@@ -172,7 +172,7 @@ func TestBroadcastSharesABigRoom(t *testing.T) {
 	var h *broadcast.Handler
 	inv.h = func() *broadcast.Handler { return h }
 	fan := fanout.New(rec, conns, fanout.Options{OwnShare: 20, ShareSize: 50}).WithDispatcher(broadcast.Shares(inv))
-	h = broadcast.New(conns, fan, log)
+	h = broadcast.New(conns, fan, broadcast.Settings{}, log)
 
 	e := domain.Event{EventID: "big-1", Type: domain.EventItemPut, Room: "big", ID: "x", Version: 1, Data: json.RawMessage(`1`)}
 	payload, err := json.Marshal(events.SNSEvent{Records: []events.SNSEventRecord{record(t, e)}})
@@ -220,7 +220,7 @@ func TestBroadcastSharesABigRoom(t *testing.T) {
 func TestInvokeSkipsWhatItCannotUse(t *testing.T) {
 	var logs syncBuffer
 	conns := memstore.NewConnections()
-	h := broadcast.New(conns, fanout.New(mgmtserver.NewRecorder(), conns, fanout.Options{}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	h := broadcast.New(conns, fanout.New(mgmtserver.NewRecorder(), conns, fanout.Options{}), broadcast.Settings{}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	for _, payload := range []string{`not json`, `{"pushgateShare":{"frame":"/w==","ids":["a"]}}`, `{"pushgateShare":{"ids":["a"]}}`} {
 		if err := h.Invoke(context.Background(), []byte(payload)); err != nil {
 			t.Errorf("%s: %v", payload, err)

@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/auth"
+	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
 )
 
@@ -31,6 +34,31 @@ const (
 	EnvFanoutShareSize = "FANOUT_SHARE_SIZE"
 	EnvFanoutOwnShare  = "FANOUT_OWN_SHARE"
 	EnvFanoutRate      = "FANOUT_RATE"
+	// EnvAuthMode is key, oidc or none (auth.ParseMode).
+	EnvAuthMode = "AUTH_MODE"
+	// EnvReadAccess is public or authenticated: whether item reads need a
+	// token.
+	EnvReadAccess = "READ_ACCESS"
+	// EnvRelayRate and EnvRelayBurst are each connection's relay token
+	// bucket; a rate of 0 turns the limit off.
+	EnvRelayRate  = "RELAY_RATE"
+	EnvRelayBurst = "RELAY_BURST"
+	// The authorizer's: the token's required issuer and audience, the
+	// provider's JWKS URL (oidc; empty: the issuer's
+	// /.well-known/jwks.json), the Secrets Manager secret holding
+	// pushgate's signing key (key), and the Origin allow-list of $connect
+	// (comma-separated; empty: any).
+	EnvAuthIssuer       = "AUTH_ISSUER"
+	EnvAuthAudience     = "AUTH_AUDIENCE"
+	EnvAuthJWKSURL      = "AUTH_JWKS_URL"
+	EnvSigningKeySecret = "SIGNING_KEY_SECRET"
+	EnvAllowedOrigins   = "ALLOWED_ORIGINS"
+)
+
+// Read access values.
+const (
+	ReadPublic        = "public"
+	ReadAuthenticated = "authenticated"
 )
 
 // Function logical ids in template.yaml.
@@ -39,29 +67,42 @@ const (
 	BroadcastFunction  = "BroadcastFunction"
 	ItemsReadFunction  = "ItemsReadFunction"
 	ItemsWriteFunction = "ItemsWriteFunction"
+	AuthorizerFunction = "AuthorizerFunction"
 )
 
-// Required returns the environment variables function's code reads, nil
-// for an unknown function.
+// Required returns the environment variables function's code reads and
+// needs set, nil for an unknown function.
 func Required(function string) []string {
 	switch function {
 	case ConnectionFunction:
 		return []string{EnvConnectionsTable, EnvManagementEndpoint, EnvFanoutWorkers, EnvFanoutAttempts, EnvConnectionTTL,
-			EnvFanoutFunction, EnvFanoutShareSize, EnvFanoutOwnShare, EnvFanoutRate}
+			EnvFanoutFunction, EnvFanoutShareSize, EnvFanoutOwnShare, EnvFanoutRate, EnvAuthMode, EnvRelayRate, EnvRelayBurst}
 	case BroadcastFunction:
 		return []string{EnvConnectionsTable, EnvManagementEndpoint, EnvFanoutWorkers, EnvFanoutAttempts,
-			EnvFanoutFunction, EnvFanoutShareSize, EnvFanoutRate}
+			EnvFanoutFunction, EnvFanoutShareSize, EnvFanoutRate, EnvTopicARN}
 	case ItemsReadFunction:
-		return []string{EnvItemsTable}
+		return []string{EnvItemsTable, EnvAuthMode, EnvReadAccess}
 	case ItemsWriteFunction:
-		return []string{EnvItemsTable, EnvTopicARN}
+		return []string{EnvItemsTable, EnvTopicARN, EnvAuthMode}
+	case AuthorizerFunction:
+		return []string{EnvAuthMode, EnvAuthIssuer, EnvAuthAudience}
+	}
+	return nil
+}
+
+// Optional returns the environment variables function reads that may be
+// empty (which of them a mode needs, Load checks); the template sets them
+// too.
+func Optional(function string) []string {
+	if function == AuthorizerFunction {
+		return []string{EnvAuthJWKSURL, EnvSigningKeySecret, EnvAllowedOrigins}
 	}
 	return nil
 }
 
 // Functions returns every function's logical id.
 func Functions() []string {
-	return []string{ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction}
+	return []string{ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction, AuthorizerFunction}
 }
 
 // Config is every setting any function reads; each function uses its part.
@@ -77,6 +118,24 @@ type Config struct {
 	// ConnectionTTL is how long after connecting a record expires: API
 	// Gateway's two-hour cut plus a margin for clock skew.
 	ConnectionTTL time.Duration
+	AuthMode      auth.Mode
+	// ReadsAuthenticated: item reads need a token with a join grant.
+	ReadsAuthenticated bool
+	RelayLimit         domain.RateLimit
+	Issuer             string
+	Audience           string
+	JWKSURL            string
+	SigningKeySecret   string
+	AllowedOrigins     []string
+}
+
+// Gate is the handlers' view of AuthMode: behind an authorizer unless auth
+// is off.
+func (c Config) Gate() auth.Gate { return auth.Gate{Required: c.AuthMode != auth.ModeNone} }
+
+// ReadGate is Gate for the item reads, which READ_ACCESS may make public.
+func (c Config) ReadGate() auth.Gate {
+	return auth.Gate{Required: c.AuthMode != auth.ModeNone && c.ReadsAuthenticated}
 }
 
 // DefaultConnectionTTL is 2 h + 10 min.
@@ -91,10 +150,13 @@ func Load(function string, getenv func(string) string) (Config, error) {
 	}
 	c := Config{ConnectionTTL: DefaultConnectionTTL}
 	var problems []string
-	for _, name := range names {
+	optional := Optional(function)
+	for _, name := range append(slices.Clone(names), optional...) {
 		v := strings.TrimSpace(getenv(name))
 		if v == "" {
-			problems = append(problems, name+" is not set")
+			if !slices.Contains(optional, name) {
+				problems = append(problems, name+" is not set")
+			}
 			continue
 		}
 		var err error
@@ -130,15 +192,71 @@ func Load(function string, getenv func(string) string) (Config, error) {
 			if err == nil && c.ConnectionTTL <= 0 {
 				err = fmt.Errorf("must be positive")
 			}
+		case EnvAuthMode:
+			c.AuthMode, err = auth.ParseMode(v)
+		case EnvReadAccess:
+			switch v {
+			case ReadPublic, ReadAuthenticated:
+				c.ReadsAuthenticated = v == ReadAuthenticated
+			default:
+				err = fmt.Errorf("want %s or %s", ReadPublic, ReadAuthenticated)
+			}
+		case EnvRelayRate:
+			c.RelayLimit.Rate, err = strconv.ParseFloat(v, 64)
+			if err != nil || !(c.RelayLimit.Rate >= 0) || math.IsInf(c.RelayLimit.Rate, 1) {
+				err = fmt.Errorf("must be a number of messages per second, 0 for no limit")
+			}
+		case EnvRelayBurst:
+			var burst int
+			burst, err = positive(v)
+			c.RelayLimit.Burst = float64(burst)
+		case EnvAuthIssuer:
+			c.Issuer = v
+		case EnvAuthAudience:
+			c.Audience = v
+		case EnvAuthJWKSURL:
+			c.JWKSURL = v
+		case EnvSigningKeySecret:
+			c.SigningKeySecret = v
+		case EnvAllowedOrigins:
+			for _, o := range strings.Split(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					c.AllowedOrigins = append(c.AllowedOrigins, o)
+				}
+			}
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s=%q: %v", name, v, err))
 		}
 	}
+	if function == AuthorizerFunction && len(problems) == 0 {
+		problems = append(problems, c.authorizerProblems()...)
+	}
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("config for %s: %s", function, strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// authorizerProblems checks what the authorizer's mode needs: a secret for
+// key, a JWKS URL it can derive for oidc.
+func (c *Config) authorizerProblems() []string {
+	switch c.AuthMode {
+	case auth.ModeKey:
+		if c.SigningKeySecret == "" {
+			return []string{EnvSigningKeySecret + " is not set (auth mode key verifies with the signing key it names)"}
+		}
+	case auth.ModeOIDC:
+		if c.JWKSURL == "" {
+			c.JWKSURL = strings.TrimRight(c.Issuer, "/") + "/.well-known/jwks.json"
+		}
+		if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return []string{fmt.Sprintf("%s=%q: must be the https:// URL of the provider's key set (or the issuer in %s must be one)", EnvAuthJWKSURL, c.JWKSURL, EnvAuthIssuer)}
+		}
+	case auth.ModeNone:
+		return []string{EnvAuthMode + "=none: with auth off there is no authorizer to run"}
+	}
+	return nil
 }
 
 func positive(v string) (int, error) {

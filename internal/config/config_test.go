@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/config"
+	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
 )
 
@@ -28,6 +31,15 @@ func fullEnv() map[string]string {
 		config.EnvFanoutShareSize:    "20000",
 		config.EnvFanoutOwnShare:     "1000",
 		config.EnvFanoutRate:         "2500.5",
+		config.EnvAuthMode:           "key",
+		config.EnvReadAccess:         "authenticated",
+		config.EnvRelayRate:          "20",
+		config.EnvRelayBurst:         "40",
+		config.EnvAuthIssuer:         "pushgate",
+		config.EnvAuthAudience:       "app",
+		config.EnvAuthJWKSURL:        "",
+		config.EnvSigningKeySecret:   "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf",
+		config.EnvAllowedOrigins:     " https://a.example , https://b.example,",
 	}
 }
 
@@ -57,19 +69,24 @@ func TestLoadEveryFunction(t *testing.T) {
 		config.ConnectionFunction: {
 			ConnectionsTable: "conns", ManagementEndpoint: endpoint, FanoutFunction: "stack-BroadcastFunction",
 			Fanout:        fanout.Options{Workers: 16, Attempts: 3, ShareSize: 20000, OwnShare: 1000, Rate: 2500.5},
-			ConnectionTTL: 90 * time.Minute,
+			ConnectionTTL: 90 * time.Minute, AuthMode: auth.ModeKey, RelayLimit: domain.RateLimit{Rate: 20, Burst: 40},
 		},
 		config.BroadcastFunction: {
 			ConnectionsTable: "conns", ManagementEndpoint: endpoint, FanoutFunction: "stack-BroadcastFunction",
 			Fanout:        fanout.Options{Workers: 16, Attempts: 3, ShareSize: 20000, Rate: 2500.5},
-			ConnectionTTL: config.DefaultConnectionTTL,
+			ConnectionTTL: config.DefaultConnectionTTL, TopicARN: "arn:aws:sns:us-east-1:123456789012:events",
 		},
 		config.ItemsReadFunction: {
-			ItemsTable: "items", ConnectionTTL: config.DefaultConnectionTTL,
+			ItemsTable: "items", ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey, ReadsAuthenticated: true,
 		},
 		config.ItemsWriteFunction: {
 			ItemsTable: "items", TopicARN: "arn:aws:sns:us-east-1:123456789012:events",
-			ConnectionTTL: config.DefaultConnectionTTL,
+			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey,
+		},
+		config.AuthorizerFunction: {
+			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey, Issuer: "pushgate", Audience: "app",
+			SigningKeySecret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf",
+			AllowedOrigins:   []string{"https://a.example", "https://b.example"},
 		},
 	}
 	if len(want) != len(config.Functions()) {
@@ -85,7 +102,7 @@ func TestLoadEveryFunction(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if got != w {
+			if !reflect.DeepEqual(got, w) {
 				t.Fatalf("Load =\n %+v\nwant\n %+v", got, w)
 			}
 		})
@@ -191,6 +208,13 @@ func TestLoadRejectsMalformedNumbers(t *testing.T) {
 		{config.EnvFanoutRate, "fast"},
 		{config.EnvFanoutRate, "NaN"},
 		{config.EnvFanoutRate, "+Inf"},
+		{config.EnvAuthMode, "off"},
+		{config.EnvAuthMode, "KEY"},
+		{config.EnvRelayRate, "-1"},
+		{config.EnvRelayRate, "NaN"},
+		{config.EnvRelayRate, "lots"},
+		{config.EnvRelayBurst, "0"},
+		{config.EnvRelayBurst, "2.5"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -232,6 +256,8 @@ func TestRequiredReturnsAFreshSlice(t *testing.T) {
 		config.EnvConnectionsTable, config.EnvItemsTable, config.EnvTopicARN, config.EnvManagementEndpoint,
 		config.EnvFanoutWorkers, config.EnvFanoutAttempts, config.EnvConnectionTTL,
 		config.EnvFanoutFunction, config.EnvFanoutShareSize, config.EnvFanoutOwnShare, config.EnvFanoutRate,
+		config.EnvAuthMode, config.EnvReadAccess, config.EnvRelayRate, config.EnvRelayBurst,
+		config.EnvAuthIssuer, config.EnvAuthAudience,
 	}
 	for _, fn := range config.Functions() {
 		t.Run(fn, func(t *testing.T) {
@@ -305,6 +331,68 @@ func TestLogger(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("AWS_LAMBDA_LOG_LEVEL=%q logged %v, want %v", tc.level, got, tc.want)
 			}
+		})
+	}
+}
+
+func TestLoadAuthSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		fn      string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c config.Config)
+	}{
+		{"read access public", config.ItemsReadFunction, with(fullEnv(), config.EnvReadAccess, "public"), "", func(t *testing.T, c config.Config) {
+			if c.ReadsAuthenticated || c.ReadGate().Required || !c.Gate().Required {
+				t.Errorf("public reads: ReadGate %+v Gate %+v", c.ReadGate(), c.Gate())
+			}
+		}},
+		{"read access unknown", config.ItemsReadFunction, with(fullEnv(), config.EnvReadAccess, "everyone"), config.EnvReadAccess + `="everyone"`, nil},
+		{"auth none opens every gate", config.ItemsReadFunction, with(fullEnv(), config.EnvAuthMode, "none"), "", func(t *testing.T, c config.Config) {
+			if c.Gate().Required || c.ReadGate().Required {
+				t.Errorf("auth none: Gate %+v ReadGate %+v", c.Gate(), c.ReadGate())
+			}
+		}},
+		{"relay limit off", config.ConnectionFunction, with(fullEnv(), config.EnvRelayRate, "0"), "", func(t *testing.T, c config.Config) {
+			if c.RelayLimit.Rate != 0 || c.RelayLimit.Burst != 40 {
+				t.Errorf("RelayLimit = %+v", c.RelayLimit)
+			}
+		}},
+		{"key mode needs its secret", config.AuthorizerFunction, without(fullEnv(), config.EnvSigningKeySecret), config.EnvSigningKeySecret + " is not set", nil},
+		{"oidc derives the JWKS URL from the issuer", config.AuthorizerFunction,
+			with(with(fullEnv(), config.EnvAuthMode, "oidc"), config.EnvAuthIssuer, "https://idp.example/tenant/"), "", func(t *testing.T, c config.Config) {
+				if c.JWKSURL != "https://idp.example/tenant/.well-known/jwks.json" {
+					t.Errorf("JWKSURL = %q", c.JWKSURL)
+				}
+			}},
+		{"oidc with an issuer that is no URL and no JWKS URL", config.AuthorizerFunction, with(fullEnv(), config.EnvAuthMode, "oidc"), config.EnvAuthJWKSURL, nil},
+		{"oidc with its own JWKS URL", config.AuthorizerFunction,
+			with(with(fullEnv(), config.EnvAuthMode, "oidc"), config.EnvAuthJWKSURL, "https://idp.example/keys"), "", func(t *testing.T, c config.Config) {
+				if c.JWKSURL != "https://idp.example/keys" {
+					t.Errorf("JWKSURL = %q", c.JWKSURL)
+				}
+			}},
+		{"no authorizer with auth off", config.AuthorizerFunction, with(fullEnv(), config.EnvAuthMode, "none"), "auth off", nil},
+		{"no origins is any origin", config.AuthorizerFunction, without(fullEnv(), config.EnvAllowedOrigins), "", func(t *testing.T, c config.Config) {
+			if c.AllowedOrigins != nil {
+				t.Errorf("AllowedOrigins = %q", c.AllowedOrigins)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(tc.fn, getenv(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load = %v, want an error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tc.check(t, c)
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/pushgate/pushgate/internal/auth"
 )
 
 // Setup is the start of every Lambda's main: the logger, function's
@@ -22,6 +24,7 @@ func Setup(ctx context.Context, function string) (Config, aws.Config, *slog.Logg
 		var awsCfg aws.Config
 		awsCfg, err = awsconfig.LoadDefaultConfig(ctx)
 		if err == nil {
+			WarnIfOpen(log, cfg)
 			return cfg, awsCfg, log
 		}
 		err = fmt.Errorf("aws config: %w", err)
@@ -34,4 +37,12 @@ func Setup(ctx context.Context, function string) (Config, aws.Config, *slog.Logg
 func Exit(log *slog.Logger, err error) {
 	log.Error("cannot start", "error", err.Error())
 	os.Exit(1)
+}
+
+// WarnIfOpen logs, loudly, that auth is off: every function logs it once per
+// container, so no one runs a demo stack in production unawares.
+func WarnIfOpen(log *slog.Logger, cfg Config) {
+	if cfg.AuthMode == auth.ModeNone {
+		log.Warn("AUTH IS OFF (AuthMode=none): anyone who finds the URLs may connect, join any room, relay and write; for demos only")
+	}
 }

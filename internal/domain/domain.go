@@ -43,13 +43,46 @@ type Connection struct {
 	LastSeenAt  time.Time
 	SourceIP    string
 	UserAgent   string
-	// Identity is who the client authenticated as; empty until the
-	// $connect authorizer exists, kept so records need no migration then.
+	// Identity is who the client authenticated as (the token's subject;
+	// "anonymous" when auth is off).
 	Identity string
-	Rooms    []string
+	// JoinGrants and WriteGrants are the room patterns the token allowed
+	// when the socket connected, kept for operators (the handlers check
+	// the authorizer context every event carries).
+	JoinGrants  []string
+	WriteGrants []string
+	Rooms       []string
 	// ExpiresAt is the DynamoDB TTL: API Gateway cuts every socket after
 	// two hours, so a record past it belongs to a connection that is gone.
 	ExpiresAt time.Time
+}
+
+// RateLimit is a token bucket: Burst tokens at most, Rate more each second.
+// A zero Rate is no limit.
+type RateLimit struct {
+	Rate  float64
+	Burst float64
+}
+
+// Bucket is a token bucket's state: Tokens left at At. The zero Bucket has
+// never been used and is full.
+type Bucket struct {
+	Tokens float64
+	At     time.Time
+}
+
+// Take spends a token at now if the bucket, refilled since b.At, has one.
+// It returns the bucket after and whether a token was spent; a refused take
+// leaves b as it was, so only spending needs storing.
+func (l RateLimit) Take(b Bucket, now time.Time) (Bucket, bool) {
+	tokens := l.Burst
+	if !b.At.IsZero() {
+		tokens = min(l.Burst, b.Tokens+l.Rate*max(0, now.Sub(b.At).Seconds()))
+	}
+	if tokens < 1 {
+		return b, false
+	}
+	return Bucket{Tokens: tokens - 1, At: now}, true
 }
 
 // Item is one document of a room, written over the HTTP API.
@@ -105,6 +138,10 @@ type ConnectionStore interface {
 	// Members lists the ids of the room's connections one store page at a
 	// time, so a room of any size is read in bounded memory.
 	Members(ctx context.Context, room string) iter.Seq2[[]string, error]
+	// TakeToken spends one token of the connection's relay bucket under
+	// limit and reports whether there was one; concurrent takes of one
+	// connection never spend a token twice. ErrNotFound if it is gone.
+	TakeToken(ctx context.Context, id string, limit RateLimit, now time.Time) (bool, error)
 }
 
 // ItemPage is one page of a room listing.
@@ -161,6 +198,16 @@ type Deleted struct {
 // Publisher sends an event to every broadcaster.
 type Publisher interface {
 	Publish(ctx context.Context, e Event) error
+}
+
+// Receipts remember which published messages were delivered, so a replayed
+// one (SNS delivers at least once; anyone allowed to invoke the
+// broadcaster could resend a record) is not pushed again.
+type Receipts interface {
+	// Delivered reports whether message id was delivered.
+	Delivered(ctx context.Context, id string) (bool, error)
+	// MarkDelivered records id as delivered until the receipt expires.
+	MarkDelivered(ctx context.Context, id string, expiresAt time.Time) error
 }
 
 // Poster delivers one frame to one connection (the Management API's

@@ -23,6 +23,9 @@ const (
 	CodeUnknownTarget    = "unknown_target"
 	CodeInternal         = "internal"
 	CodePublishFailed    = "publish_failed"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeRateLimited      = "rate_limited"
 )
 
 // Error is a failure the caller can act on: it carries a stable code, a

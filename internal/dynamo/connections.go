@@ -31,11 +31,19 @@ const (
 	attrSourceIP     = "sourceIp"
 	attrUserAgent    = "userAgent"
 	attrIdentity     = "identity"
+	attrJoinGrants   = "joinGrants"
+	attrWriteGrants  = "writeGrants"
 	attrRooms        = "rooms"
+	// The relay's rate-limit bucket: tokens left at relayAt (Unix ms).
+	attrRelayTokens = "relayTokens"
+	attrRelayAt     = "relayAt"
 
 	connPrefix = "conn#"
 	roomPrefix = "room#"
 	connSK     = "conn"
+	// A delivered message's receipt: pk=delivered#<message id>.
+	receiptPrefix = "delivered#"
+	receiptSK     = "delivered"
 )
 
 // MembershipShards is how many partitions a room's memberships spread
@@ -144,6 +152,12 @@ func connItem(c domain.Connection) map[string]types.AttributeValue {
 	if c.Identity != "" {
 		item[attrIdentity] = s(c.Identity)
 	}
+	for name, grants := range map[string][]string{attrJoinGrants: c.JoinGrants, attrWriteGrants: c.WriteGrants} {
+		// A string set cannot be empty; no grants is no attribute.
+		if set := domain.RoomSet(grants); len(set) > 0 {
+			item[name] = &types.AttributeValueMemberSS{Value: set}
+		}
+	}
 	if len(c.Rooms) > 0 {
 		item[attrRooms] = &types.AttributeValueMemberSS{Value: c.Rooms}
 	}
@@ -182,6 +196,11 @@ func decodeConn(item map[string]types.AttributeValue) (domain.Connection, error)
 	}
 	if rooms, ok := item[attrRooms].(*types.AttributeValueMemberSS); ok {
 		c.Rooms = domain.RoomSet(rooms.Value)
+	}
+	for name, dst := range map[string]*[]string{attrJoinGrants: &c.JoinGrants, attrWriteGrants: &c.WriteGrants} {
+		if set, ok := item[name].(*types.AttributeValueMemberSS); ok {
+			*dst = domain.RoomSet(set.Value)
+		}
 	}
 	return c, nil
 }
@@ -365,6 +384,111 @@ func (st *Connections) Touch(ctx context.Context, id string, lastSeen, expiresAt
 		return fmt.Errorf("dynamo: touch connection %s: %w", id, err)
 	}
 	return nil
+}
+
+// Delivered reports whether a receipt for message id is stored (and not yet
+// expired: TTL deletion lags by up to days, so the expiry is checked).
+func (st *Connections) Delivered(ctx context.Context, id string) (bool, error) {
+	out, err := st.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &st.table,
+		Key:       map[string]types.AttributeValue{attrPK: s(receiptPrefix + id), attrSK: s(receiptSK)},
+	})
+	if err != nil {
+		return false, fmt.Errorf("dynamo: receipt of %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return false, nil
+	}
+	exp, err := intAttr(out.Item, TTLAttribute)
+	if err != nil {
+		return false, err
+	}
+	return exp == 0 || time.Unix(exp, 0).After(time.Now()), nil
+}
+
+// MarkDelivered stores a receipt for message id until expiresAt.
+func (st *Connections) MarkDelivered(ctx context.Context, id string, expiresAt time.Time) error {
+	// An update makes the item when there is none; one IAM action fewer
+	// than PutItem for the broadcaster, which updates nothing else.
+	_, err := st.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &st.table,
+		Key:                       map[string]types.AttributeValue{attrPK: s(receiptPrefix + id), attrSK: s(receiptSK)},
+		UpdateExpression:          aws.String("SET #exp = :exp"),
+		ExpressionAttributeNames:  map[string]string{"#exp": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":exp": epochSeconds(expiresAt)},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamo: receipt of %s: %w", id, err)
+	}
+	return nil
+}
+
+// tokenAttempts bounds the read-then-conditional-write rounds of one
+// TakeToken: each lost round means another relay of the same connection
+// spent a token in between.
+const tokenAttempts = 5
+
+// TakeToken spends a token of the connection's relay bucket: it reads the
+// bucket, and writes the spent one on condition that nobody wrote it since.
+func (st *Connections) TakeToken(ctx context.Context, id string, limit domain.RateLimit, now time.Time) (bool, error) {
+	for range tokenAttempts {
+		out, err := st.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:                &st.table,
+			Key:                      connKey(id),
+			ConsistentRead:           aws.Bool(true),
+			ProjectionExpression:     aws.String("#pk, #tokens, #at"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#tokens": attrRelayTokens, "#at": attrRelayAt},
+		})
+		if err != nil {
+			return false, fmt.Errorf("dynamo: rate limit of connection %s: %w", id, err)
+		}
+		if out.Item == nil {
+			return false, fmt.Errorf("dynamo: rate limit of connection %s: %w", id, domain.ErrNotFound)
+		}
+		var b domain.Bucket
+		_, seen := out.Item[attrRelayAt]
+		if seen {
+			at, err := intAttr(out.Item, attrRelayAt)
+			if err != nil {
+				return false, err
+			}
+			tokens, err := strconv.ParseFloat(numberAttr(out.Item, attrRelayTokens), 64)
+			if err != nil {
+				return false, fmt.Errorf("dynamo: connection %s: %s is not a number: %w", id, attrRelayTokens, err)
+			}
+			b = domain.Bucket{Tokens: tokens, At: time.UnixMilli(at)}
+		}
+		next, ok := limit.Take(b, now)
+		if !ok {
+			return false, nil
+		}
+		cond := "attribute_exists(#pk) AND attribute_not_exists(#at)"
+		values := map[string]types.AttributeValue{
+			":tokens": &types.AttributeValueMemberN{Value: strconv.FormatFloat(next.Tokens, 'f', 3, 64)},
+			":at":     n(next.At.UnixMilli()),
+		}
+		if seen {
+			cond = "attribute_exists(#pk) AND #at = :prev"
+			values[":prev"] = out.Item[attrRelayAt]
+		}
+		_, err = st.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &st.table,
+			Key:                       connKey(id),
+			UpdateExpression:          aws.String("SET #tokens = :tokens, #at = :at"),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#tokens": attrRelayTokens, "#at": attrRelayAt},
+			ExpressionAttributeValues: values,
+		})
+		if err == nil {
+			return true, nil
+		}
+		if !conditionFailed(err) {
+			return false, fmt.Errorf("dynamo: rate limit of connection %s: %w", id, err)
+		}
+	}
+	// Every round lost to another relay of this connection: it is relaying
+	// as fast as it can, so refusing this one is what the limit is for.
+	return false, nil
 }
 
 // Join adds room to the connection's set and writes the membership in one

@@ -59,6 +59,14 @@ func intAttr(item map[string]types.AttributeValue, name string) (int64, error) {
 	return i, nil
 }
 
+// numberAttr is a number attribute's decimal text, "0" when absent.
+func numberAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		return v.Value
+	}
+	return "0"
+}
+
 func boolAttr(item map[string]types.AttributeValue, name string) bool {
 	v, ok := item[name].(*types.AttributeValueMemberBOOL)
 	return ok && v.Value

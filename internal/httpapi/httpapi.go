@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/wire"
 )
@@ -37,8 +38,10 @@ type Handler struct {
 	// store and pub are nil on a reader: it cannot write or publish.
 	store domain.ItemStore
 	pub   domain.Publisher
-	log   *slog.Logger
-	now   func() time.Time
+	// gate gives the caller whose grants each request is checked against.
+	gate auth.Gate
+	log  *slog.Logger
+	now  func() time.Time
 	// newEventID names each published event so clients can drop the
 	// duplicates at-least-once delivery brings.
 	newEventID func() string
@@ -56,10 +59,12 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 func WithEventIDs(gen func() string) Option { return func(h *Handler) { h.newEventID = gen } }
 
 // NewReader returns the handler of the read Lambda: GET of one item and of a
-// room's item list; PUT and DELETE get 405.
-func NewReader(r domain.ItemReader, log *slog.Logger, opts ...Option) *Handler {
+// room's item list, for callers gate lets join the room (an open gate: for
+// everyone); PUT and DELETE get 405.
+func NewReader(r domain.ItemReader, gate auth.Gate, log *slog.Logger, opts ...Option) *Handler {
 	return newHandler(&Handler{
 		reader: r,
+		gate:   gate,
 		log:    log,
 		allow: map[route][]string{
 			routeItem:  {http.MethodGet},
@@ -69,12 +74,14 @@ func NewReader(r domain.ItemReader, log *slog.Logger, opts ...Option) *Handler {
 }
 
 // NewWriter returns the handler of the write Lambda: PUT and DELETE of one
-// item, each published through p after it is stored; GET gets 405.
-func NewWriter(s domain.ItemStore, p domain.Publisher, log *slog.Logger, opts ...Option) *Handler {
+// item by callers gate lets write the room, each published through p after
+// it is stored; GET gets 405.
+func NewWriter(s domain.ItemStore, p domain.Publisher, gate auth.Gate, log *slog.Logger, opts ...Option) *Handler {
 	return newHandler(&Handler{
 		reader: s,
 		store:  s,
 		pub:    p,
+		gate:   gate,
 		log:    log,
 		allow: map[route][]string{
 			routeItem:  {http.MethodPut, http.MethodDelete},
@@ -119,6 +126,7 @@ type request struct {
 	events.APIGatewayV2HTTPRequest
 	route   route
 	method  string
+	user    string
 	room    string
 	id      string
 	version int64
@@ -162,8 +170,23 @@ func (h *Handler) serve(ctx context.Context, req *request) events.APIGatewayV2HT
 		resp.Headers["Allow"] = strings.Join(apiMethods(req.route), ", ")
 		return resp
 	}
+	var lambdaContext map[string]any
+	if a := req.RequestContext.Authorizer; a != nil {
+		lambdaContext = a.Lambda
+	}
+	p, err := h.gate.Fresh(lambdaContext, h.now())
+	if err != nil {
+		return errorResponse(req, err)
+	}
+	req.user = p.User
 	if err := checkNames(req); err != nil {
 		return errorResponse(req, err)
+	}
+	if h.store == nil && !p.CanJoin(req.room) {
+		return errorResponse(req, auth.Forbidden("read", req.room))
+	}
+	if h.store != nil && !p.CanWrite(req.room) {
+		return errorResponse(req, auth.Forbidden("write", req.room))
 	}
 	switch {
 	case req.route == routeItems:
@@ -236,6 +259,9 @@ func (h *Handler) logSummary(ctx context.Context, req *request, resp events.APIG
 	}
 	if req.repeated {
 		attrs = append(attrs, slog.Bool("repeated", true))
+	}
+	if req.user != "" {
+		attrs = append(attrs, slog.String("user", clip(req.user)))
 	}
 	if rid := req.RequestContext.RequestID; rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/httpapi"
 	"github.com/pushgate/pushgate/internal/local/memstore"
@@ -142,8 +143,8 @@ func newFixture(t *testing.T) *fixture {
 		return fmt.Sprintf("evt-%d", n)
 	}
 	clock := func() time.Time { return fixedNow }
-	f.reader = httpapi.NewReader(f.store, log, httpapi.WithClock(clock))
-	f.writer = httpapi.NewWriter(f.store, f.pub, log, httpapi.WithClock(clock), httpapi.WithEventIDs(ids))
+	f.reader = httpapi.NewReader(f.store, auth.Gate{}, log, httpapi.WithClock(clock))
+	f.writer = httpapi.NewWriter(f.store, f.pub, auth.Gate{}, log, httpapi.WithClock(clock), httpapi.WithEventIDs(ids))
 	return f
 }
 
@@ -887,7 +888,7 @@ func TestMaxItemBytesFitsOneMessage(t *testing.T) {
 		t.Fatalf("test data is %d bytes", len(data))
 	}
 	pub := &recordingPublisher{}
-	h := httpapi.NewWriter(memstore.NewItems(), pub, nil)
+	h := httpapi.NewWriter(memstore.NewItems(), pub, auth.Gate{}, nil)
 	resp, err := h.Handle(context.Background(), putRequest(long, long, data))
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("PUT at the limit: %d %v", resp.StatusCode, err)
@@ -923,7 +924,7 @@ func TestNewID(t *testing.T) {
 
 func TestDefaultEventIDsAreRandom(t *testing.T) {
 	pub := &recordingPublisher{}
-	h := httpapi.NewWriter(memstore.NewItems(), pub, nil)
+	h := httpapi.NewWriter(memstore.NewItems(), pub, auth.Gate{}, nil)
 	for range 2 {
 		if resp, _ := h.Handle(context.Background(), putRequest("r", "a", `{}`)); resp.StatusCode >= 300 {
 			t.Fatalf("PUT: %d %s", resp.StatusCode, resp.Body)

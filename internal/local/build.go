@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/pushgate/pushgate/internal/auth"
+	"github.com/pushgate/pushgate/internal/authorizer"
 	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/domain"
@@ -50,6 +52,8 @@ type function struct {
 	sns     func(context.Context, events.SNSEvent) error
 	// invoke takes a JSON payload, as an asynchronous invocation brings.
 	invoke func(context.Context, json.RawMessage) error
+	// authorize answers an authorizer event (AuthorizerFunction).
+	authorize func(context.Context, json.RawMessage) (any, error)
 	// deployedName is the function's name (its !Ref).
 	deployedName string
 }
@@ -98,26 +102,36 @@ const snsPath = "/_local/sns/"
 // build wires every template function to the handler its Lambda runs, with
 // the environment the template gives it, and the gateways to them as the
 // template routes.
-func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
-	defs := tmpl.Functions()
+func (s *Stack) build(ctx context.Context, written *samtemplate.Template) error {
 	for _, name := range config.Functions() {
-		if _, ok := defs[name]; !ok {
+		if _, ok := written.Functions()[name]; !ok {
 			return fmt.Errorf("local: the template has no %s", name)
 		}
 	}
-	for name := range defs {
+	for name := range written.Functions() {
 		if config.Required(name) == nil {
 			return fmt.Errorf("local: template function %s has no local wiring", name)
 		}
 	}
-	wsAPI, err := tmpl.WebSocket()
+	wsID, err := written.WebSocketID()
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	apiID := "local" + domain.NewID()[:5]
-	values, err := s.values(ctx, tmpl, wsAPI.LogicalID, apiID)
+	values, err := s.values(ctx, written, wsID, apiID)
 	if err != nil {
 		return err
+	}
+	// The template as CloudFormation would deploy it with these
+	// parameters: AuthMode none leaves the authorizer out, and so on.
+	tmpl, err := written.Resolved(values)
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	defs := tmpl.Functions()
+	wsAPI, err := tmpl.WebSocket()
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
 	}
 	s.functions = map[string]*function{}
 	for name, def := range defs {
@@ -164,19 +178,36 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 			if err != nil {
 				return err
 			}
-			h := wsapi.New(conns(fn), fan, fn.cfg.ConnectionTTL, fn.log)
+			set := wsapi.Settings{TTL: fn.cfg.ConnectionTTL, Gate: fn.cfg.Gate(), RelayLimit: fn.cfg.RelayLimit}
+			h := wsapi.New(conns(fn), fan, set, fn.log)
 			fn.handler, fn.ws = h.Handle, h.Handle
+			config.WarnIfOpen(fn.log, fn.cfg)
 		case config.BroadcastFunction:
 			fan, err := fanFor(fn)
 			if err != nil {
 				return err
 			}
-			h := broadcast.New(conns(fn), fan, fn.log)
+			store := conns(fn)
+			receipts, _ := store.(domain.Receipts)
+			h := broadcast.New(store, fan, broadcast.Settings{Topic: fn.cfg.TopicARN, Receipts: receipts}, fn.log)
 			fn.handler, fn.sns, fn.invoke = h.Invoke, h.Handle, h.Invoke
 		case config.ItemsReadFunction:
 			s.items = items(fn)
-			h := httpapi.NewReader(items(fn), fn.log)
+			h := httpapi.NewReader(items(fn), fn.cfg.ReadGate(), fn.log)
 			fn.handler, fn.http = h.Handle, h.Handle
+		case config.AuthorizerFunction:
+			// The same verifier as cmd/authorizer, with the development
+			// key in place of the Secrets Manager secret.
+			v, err := auth.ForMode(s.ctx, auth.ModeConfig{
+				Mode: fn.cfg.AuthMode, Issuer: fn.cfg.Issuer, Audience: fn.cfg.Audience, JWKSURL: fn.cfg.JWKSURL,
+				Fetch: func(context.Context) ([][]byte, error) { return [][]byte{s.signingKey}, nil },
+			})
+			if err != nil {
+				return fmt.Errorf("local: %s: %w", fn.name, err)
+			}
+			h := authorizer.New(v, fn.cfg.AllowedOrigins, fn.log)
+			fn.handler, fn.authorize = h.Invoke, h.Invoke
+			s.tokens = tokenSpec{issuer: fn.cfg.Issuer, audience: fn.cfg.Audience, mode: fn.cfg.AuthMode}
 		}
 	}
 	for _, fn := range s.functions {
@@ -193,7 +224,7 @@ func (s *Stack) build(ctx context.Context, tmpl *samtemplate.Template) error {
 			if err != nil {
 				return err
 			}
-			h := httpapi.NewWriter(items(fn), pub, fn.log)
+			h := httpapi.NewWriter(items(fn), pub, fn.cfg.Gate(), fn.log)
 			fn.handler, fn.http = h.Handle, h.Handle
 		}
 	}
@@ -245,6 +276,9 @@ func (s *Stack) values(ctx context.Context, tmpl *samtemplate.Template, wsAPIID,
 			v[id] = name
 		}
 		v[id+".Arn"] = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", Region, Account, v[id])
+	}
+	for _, id := range tmpl.Secrets() {
+		v[id] = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s-AbCdEf", Region, Account, StackName, id)
 	}
 	for _, id := range tmpl.Topics() {
 		arn := fmt.Sprintf("arn:aws:sns:%s:%s:%s-%s", Region, Account, StackName, id)
@@ -425,7 +459,15 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 		if !ok || fn.ws == nil {
 			return fmt.Errorf("local: WebSocket route %s goes to %s, which takes no WebSocket events", key, r.Function)
 		}
-		routes[key] = wsgateway.Route{Handler: fn.ws, TwoWay: r.RouteResponse}
+		route := wsgateway.Route{Handler: fn.ws, TwoWay: r.RouteResponse}
+		if a := r.Authorizer; a != nil {
+			afn, ok := s.functions[a.Function]
+			if !ok || afn.authorize == nil {
+				return fmt.Errorf("local: WebSocket route %s: authorizer %s runs %s, which is no authorizer", key, a.LogicalID, a.Function)
+			}
+			route.Authorizer = &wsgateway.Authorizer{Invoke: afn.authorize, IdentitySource: a.IdentitySource}
+		}
+		routes[key] = route
 	}
 	gw, err := wsgateway.New(wsgateway.Config{
 		APIID:                    apiID,
@@ -447,14 +489,9 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 	wsMux.Handle("/", gw)
 	s.wsSrv = &http.Server{Handler: wsMux, ReadHeaderTimeout: 10 * time.Second}
 
-	var httpRoutes []httpgateway.Route
-	for _, fn := range s.functions {
-		for _, r := range fn.def.HTTPRoutes {
-			if fn.http == nil {
-				return fmt.Errorf("local: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, fn.name)
-			}
-			httpRoutes = append(httpRoutes, httpgateway.Route{Method: r.Method, Path: r.Path, Handler: fn.http})
-		}
+	httpRoutes, err := s.httpRoutes(tmpl)
+	if err != nil {
+		return err
 	}
 	// The template's CorsConfiguration, so a page served elsewhere can use
 	// the local API as it would the deployed one.
@@ -487,4 +524,47 @@ func (s *Stack) gateways(tmpl *samtemplate.Template, values map[string]string, w
 	}
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	return nil
+}
+
+// httpRoutes are the HTTP API's routes, from SAM HttpApi events and from
+// AWS::ApiGatewayV2 routes, each with its authorizer; one authorizer
+// resource is one verdict cache, as in API Gateway.
+func (s *Stack) httpRoutes(tmpl *samtemplate.Template) ([]httpgateway.Route, error) {
+	var routes []httpgateway.Route
+	for _, fn := range s.functions {
+		for _, r := range fn.def.HTTPRoutes {
+			if fn.http == nil {
+				return nil, fmt.Errorf("local: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, fn.name)
+			}
+			routes = append(routes, httpgateway.Route{Method: r.Method, Path: r.Path, Handler: fn.http})
+		}
+	}
+	api, ok, err := tmpl.HTTPAPI()
+	if err != nil || !ok {
+		return routes, err
+	}
+	authorizers := map[string]*httpgateway.Authorizer{}
+	for _, r := range api.Routes {
+		fn, ok := s.functions[r.Function]
+		if !ok || fn.http == nil {
+			return nil, fmt.Errorf("local: HTTP route %s %s goes to %s, which takes no HTTP events", r.Method, r.Path, r.Function)
+		}
+		route := httpgateway.Route{Method: r.Method, Path: r.Path, Handler: fn.http}
+		if a := r.Authorizer; a != nil {
+			afn, ok := s.functions[a.Function]
+			if !ok || afn.authorize == nil {
+				return nil, fmt.Errorf("local: HTTP route %s %s: authorizer %s runs %s, which is no authorizer", r.Method, r.Path, a.LogicalID, a.Function)
+			}
+			if a.PayloadFormatVersion != "2.0" || !a.SimpleResponses {
+				return nil, fmt.Errorf("local: authorizer %s: only payload format 2.0 with simple responses is emulated", a.LogicalID)
+			}
+			if authorizers[a.LogicalID] == nil {
+				authorizers[a.LogicalID] = &httpgateway.Authorizer{Name: a.LogicalID, Invoke: afn.authorize,
+					IdentitySource: a.IdentitySource, ResultTTL: time.Duration(a.ResultTTL) * time.Second}
+			}
+			route.Authorizer = authorizers[a.LogicalID]
+		}
+		routes = append(routes, route)
+	}
+	return routes, nil
 }

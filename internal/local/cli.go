@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,16 +18,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/config"
 )
 
 // Main is the `local` command. Without a subcommand it serves the stack
 // until ctx ends. `invoke <Function> -e <event.json>` runs one function
 // once and prints its response, as `sam local invoke` does;
-// `connections` lists a running stack's open sockets.
+// `connections` lists a running stack's open sockets; `token` mints a
+// token the running stack accepts.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	cmd := ""
-	if len(args) > 0 && (args[0] == "invoke" || args[0] == "connections") {
+	if len(args) > 0 && slices.Contains([]string{"invoke", "connections", "token"}, args[0]) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -34,6 +37,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return invokeCommand(ctx, args, stdin, stdout, stderr, getenv)
 	case "connections":
 		return connectionsCommand(ctx, args, stdout, stderr)
+	case "token":
+		return tokenCommand(ctx, args, stdout, stderr)
 	}
 	return serveCommand(ctx, args, stderr, getenv)
 }
@@ -53,6 +58,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer, getenv f
 		fmt.Fprintf(stderr, `usage: local [flags]               serve the stack until Ctrl-C
        local invoke -h              run one function once (sam local invoke without Docker)
        local connections -h         list a running stack's open sockets
+       local token -h               mint a token the running stack accepts
 
 flags:
 `)
@@ -69,8 +75,15 @@ flags:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pushgate local stack\n  demo page      %s/\n  HTTP API       %s/rooms/{room}/items/{id}\n  WebSocket      %s\n  Management API %s/@connections/{id}\n  connections    %s%s\nCtrl-C stops it.\n",
-		stack.HTTPURL(), stack.HTTPURL(), stack.WebSocketURL(), stack.ManagementURL(), stack.HTTPURL(), connectionsPath)
+	authLine := "tokens         go run ./cmd/local token --user <you> --join '<rooms>' --write '<rooms>'"
+	switch stack.AuthMode() {
+	case auth.ModeNone:
+		authLine = "auth           OFF (-auth none): anyone may connect, join, relay and write"
+	case auth.ModeOIDC:
+		authLine = "auth           oidc: tokens from your identity provider"
+	}
+	fmt.Fprintf(stderr, "pushgate local stack\n  demo page      %s/\n  HTTP API       %s/rooms/{room}/items/{id}\n  WebSocket      %s\n  Management API %s/@connections/{id}\n  connections    %s%s\n  %s\nCtrl-C stops it.\n",
+		stack.HTTPURL(), stack.HTTPURL(), stack.WebSocketURL(), stack.ManagementURL(), stack.HTTPURL(), connectionsPath, authLine)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -183,12 +196,86 @@ func connectionsCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("%s: %w", url, err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "CONNECTION ID\tROOMS\tCONNECTED\tSOURCE\tUSER AGENT")
+	fmt.Fprintln(w, "CONNECTION ID\tUSER\tROOMS\tCONNECTED\tSOURCE\tUSER AGENT")
 	for _, c := range list.Connections {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ConnectionID, strings.Join(c.Rooms, ","),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ConnectionID, c.User, strings.Join(c.Rooms, ","),
 			c.ConnectedAt.Local().Format(time.TimeOnly), c.SourceIP, c.UserAgent)
 	}
 	return w.Flush()
+}
+
+func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("local token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", DefaultAddr, "address of the running stack")
+	port := fs.Int("http-port", DefaultHTTPPort, "its HTTP port")
+	var req TokenRequest
+	fs.StringVar(&req.User, "user", "", "the user id the token names (its sub)")
+	patterns := func(dst *[]string) func(string) error {
+		return func(v string) error {
+			for p := range strings.SplitSeq(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					*dst = append(*dst, p)
+				}
+			}
+			return nil
+		}
+	}
+	fs.Func("join", "rooms the token may connect to, subscribe to and read: `name`, prefix* or * (repeatable, or comma-separated)", patterns(&req.Join))
+	fs.Func("write", "rooms the token may write items of and relay into (same forms)", patterns(&req.Write))
+	fs.StringVar(&req.TTL, "ttl", DefaultTokenTTL.String(), "how long the token is valid")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `usage: local token --user <id> [--join <rooms>] [--write <rooms>] [flags]
+
+Mints a token signed with the running stack's development key (POST %s)
+and prints it as the last line. Use it as ?token= on the WebSocket URL
+and as Authorization: Bearer on the HTTP API.
+
+flags:
+`, tokenPath)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if req.User == "" {
+		fs.Usage()
+		return errors.New("token needs --user")
+	}
+	body, _ := json.Marshal(req)
+	url := "http://" + net.JoinHostPort(*addr, strconv.Itoa(*port)) + tokenPath
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("no local stack answers at %s (start one with `go run ./cmd/local`): %w", url, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string                   `json:"token"`
+		Error struct{ Message string } `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("%s answered %s: %w", url, resp.Status, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, out.Error.Message)
+	}
+	fmt.Fprintf(stderr, "token for %s: join %s, write %s, valid %s\n", req.User, orNone(req.Join), orNone(req.Write), req.TTL)
+	_, err = fmt.Fprintln(stdout, out.Token)
+	return err
+}
+
+func orNone(patterns []string) string {
+	if len(patterns) == 0 {
+		return "(none)"
+	}
+	return strings.Join(patterns, ",")
 }
 
 // endpointFlags choose external stores for a stack.
@@ -199,6 +286,27 @@ func endpointFlags(fs *flag.FlagSet, o *Options, getenv func(string) string) {
 
 // templateFlags are the flags every subcommand that builds a stack takes.
 func templateFlags(fs *flag.FlagSet, o *Options) {
+	fs.Func("auth", "the template's `AuthMode`: key (tokens signed with a development key made at start-up), oidc, or none (no auth at all; demos)", func(v string) error {
+		if _, err := auth.ParseMode(v); err != nil {
+			return err
+		}
+		if o.Parameters == nil {
+			o.Parameters = map[string]string{}
+		}
+		o.Parameters["AuthMode"] = v
+		return nil
+	})
+	fs.Func("signing-key-file", "sign and verify tokens with the key in this `file` (at least 32 bytes) instead of one made at start-up, so tokens outlive a restart", func(path string) error {
+		key, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if key = bytes.TrimSpace(key); len(key) < auth.MinKeyBytes {
+			return fmt.Errorf("%s holds %d bytes; a signing key needs at least %d", path, len(key), auth.MinKeyBytes)
+		}
+		o.SigningKey = key
+		return nil
+	})
 	fs.StringVar(&o.TemplatePath, "template", "", "SAM template of the functions and routes (default: template.yaml here or in a parent directory)")
 	fs.StringVar(&o.WebDir, "web", "", "directory served at / (default: web/ beside the template)")
 	fs.Func("parameter", "override a template parameter's default, `Name=Value` (repeatable; as sam deploy --parameter-overrides)", func(v string) error {

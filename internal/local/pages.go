@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/local/snslocal"
 )
 
@@ -25,6 +26,7 @@ func (s *Stack) localRoutes() func(*http.Request) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /config.json", s.serveConfig)
 	mux.HandleFunc("GET "+connectionsPath, s.serveConnections)
+	mux.HandleFunc("POST "+tokenPath, s.serveToken)
 	for _, fn := range s.functions {
 		if fn.sns != nil && s.opt.SNSEndpoint != "" {
 			mux.Handle("POST "+snsPath+fn.name, snslocal.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
@@ -73,12 +75,23 @@ func (s *Stack) serveConfig(w http.ResponseWriter, r *http.Request) {
 		host = h
 	}
 	_, wsPort, _ := net.SplitHostPort(s.wsLn.Addr().String())
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]string{
+	cfg := map[string]string{
 		"httpApi":   "http://" + r.Host,
 		"webSocket": "ws://" + net.JoinHostPort(host, wsPort) + "/" + s.stage,
-	})
+		"auth":      string(s.AuthMode()),
+	}
+	// The demo page's token: every room, for the pages this stack serves.
+	if s.AuthMode() == auth.ModeKey {
+		token, err := s.Token(TokenRequest{User: "demo-page", Join: []string{"*"}, Write: []string{"*"}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		cfg["token"] = token
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(cfg)
 }
 
 // OpenConnection is one open socket as GET /_local/connections lists it.
@@ -90,6 +103,8 @@ type OpenConnection struct {
 	UserAgent    string    `json:"userAgent"`
 	// Rooms is what the connection store holds; nil when it holds no record.
 	Rooms []string `json:"rooms"`
+	// User is who the token named ("anonymous" with auth off).
+	User string `json:"user,omitempty"`
 }
 
 func (s *Stack) serveConnections(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +117,7 @@ func (s *Stack) serveConnections(w http.ResponseWriter, r *http.Request) {
 		c := OpenConnection{ConnectionID: id, ConnectedAt: info.ConnectedAt.UTC(), LastActiveAt: info.LastActiveAt.UTC(),
 			SourceIP: info.SourceIP, UserAgent: info.UserAgent}
 		if rec, err := s.conns.Get(r.Context(), id); err == nil {
-			c.Rooms = rec.Rooms
+			c.Rooms, c.User = rec.Rooms, rec.Identity
 		}
 		list = append(list, c)
 	}

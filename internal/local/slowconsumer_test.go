@@ -20,6 +20,7 @@ import (
 
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/local"
+	"github.com/pushgate/pushgate/internal/testkit/localtest"
 	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 )
 
@@ -40,7 +41,7 @@ func newSlowConsumer(tb testing.TB, s *local.Stack, deaf int) *slowConsumer {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for range deaf {
-		c, _, err := websocket.Dial(ctx, s.WebSocketURL()+"?room="+sc.room, nil)
+		c, _, err := websocket.Dial(ctx, localtest.WebSocketURL(tb, s, "room="+sc.room), nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func newSlowConsumer(tb testing.TB, s *local.Stack, deaf int) *slowConsumer {
 		}
 		sc.deafIDs = append(sc.deafIDs, who.ConnectionID)
 	}
-	sc.reader = wsclient.Dial(tb, s.WebSocketURL()+"?room="+sc.room)
+	sc.reader = wsclient.Dial(tb, localtest.WebSocketURL(tb, s, "room="+sc.room))
 	return sc
 }
 
@@ -102,10 +103,12 @@ func (sc *slowConsumer) run(tb testing.TB, n, size int, lockstep bool) {
 		}
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
+	token := localtest.Token(tb, sc.stack, "slow-writer")
 	for i := range n {
 		url := fmt.Sprintf("%s/rooms/%s/items/n", sc.stack.HTTPURL(), sc.room)
 		req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
 		mu.Lock()
 		sc.sent[int64(i+1)] = time.Now()
 		mu.Unlock()

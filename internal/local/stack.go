@@ -5,6 +5,7 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/local/samtemplate"
@@ -58,7 +60,10 @@ type Options struct {
 	// SendQueueBytes bounds what waits to be written to one socket (see
 	// wsgateway.Config); 0 takes wsgateway.DefaultSendQueueBytes.
 	SendQueueBytes int
-	Log            *slog.Logger
+	// SigningKey is the development key tokens are signed with (AuthMode
+	// key); empty: 32 random bytes, new at every start.
+	SigningKey []byte
+	Log        *slog.Logger
 }
 
 // Stack is a running local stack.
@@ -78,8 +83,14 @@ type Stack struct {
 	unsubscribe []func(context.Context) error
 	conns       domain.ConnectionStore
 	items       domain.ItemReader
-	closeOnce   sync.Once
-	closeErr    error
+	// signingKey and tokens mint the development tokens.
+	signingKey []byte
+	tokens     tokenSpec
+	// ctx lives as long as the stack (a JWKS cache's refreshes).
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start builds the stack from the template and starts serving.
@@ -103,7 +114,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	s := &Stack{opt: o, stage: "prod"}
+	s := &Stack{opt: o, stage: "prod", signingKey: o.SigningKey}
+	if len(s.signingKey) == 0 {
+		s.signingKey = make([]byte, auth.MinKeyBytes)
+		rand.Read(s.signingKey)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if p, ok := tmpl.Parameters()["StageName"]; ok && p.HasDefault {
 		s.stage = p.Default
 	}
@@ -115,6 +131,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := s.build(ctx, tmpl); err != nil {
+		s.cancel()
 		s.httpLn.Close()
 		s.wsLn.Close()
 		return nil, err
@@ -130,7 +147,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}()
 	}
 	o.Log.Info("local stack ready", "http", s.HTTPURL(), "websocket", s.WebSocketURL(),
-		"management", s.ManagementURL(), "store", storeKind(o), "sns", snsKind(o))
+		"management", s.ManagementURL(), "store", storeKind(o), "sns", snsKind(o), "auth", s.AuthMode())
 	return s, nil
 }
 
@@ -225,6 +242,7 @@ func (s *Stack) Close(ctx context.Context) error {
 		for _, u := range s.unsubscribe {
 			errs = append(errs, u(ctx))
 		}
+		s.cancel()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

@@ -59,18 +59,18 @@ func start(t testing.TB, m mode, tweak func(*local.Options)) (*local.Stack, *tes
 
 func dial(t testing.TB, s *local.Stack, room string) *wsclient.Client {
 	t.Helper()
-	url := s.WebSocketURL()
+	query := ""
 	if room != "" {
-		url += "?room=" + room
+		query = "room=" + room
 	}
-	return wsclient.Dial(t, url)
+	return wsclient.Dial(t, localtest.WebSocketURL(t, s, query))
 }
 
 func put(t *testing.T, s *local.Stack, room, id, body string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, s.HTTPURL()+"/rooms/"+room+"/items/"+id, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(localtest.Authorize(t, s, req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestConnectRefusedWithHandlerStatus(t *testing.T) {
 	s, _ := start(t, modes[0], nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, resp, err := websocket.Dial(ctx, s.WebSocketURL()+"?room=bad%20room", nil)
+	_, resp, err := websocket.Dial(ctx, localtest.WebSocketURL(t, s, "room=bad%20room"), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("dial with an invalid room: resp %v err %v, want 400", resp, err)
 	}
@@ -244,36 +244,42 @@ func TestRoutesAgreeWithTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tmpl, err = tmpl.Resolved(nil); err != nil {
+		t.Fatal(err)
+	}
+	api, _, err := tmpl.HTTPAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, logs := start(t, modes[0], nil)
-	for name, fn := range tmpl.Functions() {
-		for _, r := range fn.HTTPRoutes {
-			method := r.Method
-			if method == "ANY" {
-				method = http.MethodPost
-			}
-			path := strings.NewReplacer("{room}", "r1", "{id}", "i1").Replace(r.Path)
-			if r.Path == "$default" {
-				path = "/no/such/route"
-			}
-			before := len(logs.String())
-			req, _ := http.NewRequest(method, s.HTTPURL()+path, strings.NewReader(`{}`))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			// The gateway logs the route it matched, the function its own
-			// invocation.
-			lines := logs.String()[before:]
-			routeKey := fmt.Sprintf(`"route":%q`, r.Method+" "+r.Path)
-			if r.Path == "$default" {
-				routeKey = `"route":"$default"`
-			}
-			fnLine := fmt.Sprintf(`"function":%q`, name)
-			if !strings.Contains(lines, routeKey) || !strings.Contains(lines, fnLine) {
-				t.Errorf("%s %s did not reach %s (status %d):\n%s", r.Method, r.Path, name, resp.StatusCode, lines)
-			}
+	for _, r := range api.Routes {
+		name := r.Function
+		method := r.Method
+		if method == "ANY" {
+			method = http.MethodPost
+		}
+		path := strings.NewReplacer("{room}", "r1", "{id}", "i1").Replace(r.Path)
+		if r.Path == "$default" {
+			path = "/no/such/route"
+		}
+		before := len(logs.String())
+		req, _ := http.NewRequest(method, s.HTTPURL()+path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(localtest.Authorize(t, s, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// The gateway logs the route it matched, the function its own
+		// invocation.
+		lines := logs.String()[before:]
+		routeKey := fmt.Sprintf(`"route":%q`, r.Method+" "+r.Path)
+		if r.Path == "$default" {
+			routeKey = `"route":"$default"`
+		}
+		fnLine := fmt.Sprintf(`"function":%q`, name)
+		if !strings.Contains(lines, routeKey) || !strings.Contains(lines, fnLine) {
+			t.Errorf("%s %s did not reach %s (status %d):\n%s", r.Method, r.Path, name, resp.StatusCode, lines)
 		}
 	}
 	ws, err := tmpl.WebSocket()
@@ -556,5 +562,66 @@ func TestUnknownParameterIsRefused(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "no parameter FanoutShareSise") {
 		t.Fatalf("Start = %v, want the unknown parameter named", err)
+	}
+}
+
+// TestAuthNone: with AuthMode=none (-auth none) the stack runs no
+// authorizer, anyone connects, joins and writes without a token, and it
+// says so, loudly.
+func TestAuthNone(t *testing.T) {
+	s, logs := start(t, modes[0], func(o *local.Options) { o.Parameters = map[string]string{"AuthMode": "none"} })
+	if s.AuthMode() != "none" {
+		t.Fatalf("AuthMode() = %q", s.AuthMode())
+	}
+	if slices.Contains(s.FunctionNames(), "AuthorizerFunction") {
+		t.Fatal("an authorizer is deployed with auth off")
+	}
+	c := wsclient.Dial(t, s.WebSocketURL()+"?room=open")
+	c.Send(`{"action":"whoami"}`)
+	if f := c.Next(); f["user"] != "anonymous" {
+		t.Fatalf("whoami = %v, want user anonymous", f)
+	}
+	c.Send(`{"action":"subscribe","room":"anything"}`)
+	if f := c.Next(); f["action"] != "ack" {
+		t.Fatalf("subscribe = %v", f)
+	}
+	req, _ := http.NewRequest(http.MethodPut, s.HTTPURL()+"/rooms/open/items/a", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT without a token: %s", resp.Status)
+	}
+	if f := c.Next(); f["action"] != "event" {
+		t.Fatalf("the event: %v", f)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"AUTH IS OFF`) {
+		t.Errorf("no AUTH IS OFF warning in the log:\n%s", logs.String())
+	}
+	if _, err := s.Token(local.TokenRequest{User: "u"}); !errors.Is(err, local.ErrNoTokens) {
+		t.Errorf("Token with auth off = %v, want ErrNoTokens", err)
+	}
+}
+
+// TestConfigJSONToken: config.json gives the pages a token the stack
+// accepts for every room.
+func TestConfigJSONToken(t *testing.T) {
+	s, _ := start(t, modes[0], nil)
+	resp, err := http.Get(s.HTTPURL() + "/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cfg struct{ Auth, Token, WebSocket string }
+	if err := json.NewDecoder(resp.Body).Decode(&cfg); err != nil || cfg.Auth != "key" || cfg.Token == "" {
+		t.Fatalf("config.json = %+v, %v", cfg, err)
+	}
+	c := wsclient.Dial(t, cfg.WebSocket+"?room=any-room&token="+cfg.Token)
+	c.Send(`{"action":"whoami"}`)
+	if f := c.Next(); f["user"] != "demo-page" {
+		t.Fatalf("whoami = %v", f)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/pushgate/pushgate/internal/domain"
+	"github.com/pushgate/pushgate/internal/wire"
 )
 
 // API is the part of the SNS client the Publisher uses.
@@ -67,6 +68,23 @@ func Decode(r events.SNSEventRecord) (domain.Event, error) {
 	}
 	if e.Room == "" || e.Type == "" {
 		return e, fmt.Errorf("snspub: message %s lacks room or type", r.SNS.MessageID)
+	}
+	if e.Type != domain.EventItemPut && e.Type != domain.EventItemDeleted {
+		return e, fmt.Errorf("snspub: message %s: unknown event type %s", r.SNS.MessageID, wire.Echo(e.Type))
+	}
+	if !wire.ValidName(e.Room) || !wire.ValidName(e.ID) {
+		return e, fmt.Errorf("snspub: message %s: room %s or id %s is not a valid name", r.SNS.MessageID, wire.Echo(e.Room), wire.Echo(e.ID))
+	}
+	// Publish sets both attributes from the event; a record whose
+	// attributes say otherwise was not made by Publish.
+	for name, want := range map[string]string{AttrRoom: e.Room, AttrType: e.Type} {
+		attr, ok := r.SNS.MessageAttributes[name].(map[string]any)
+		if !ok {
+			continue
+		}
+		if v, _ := attr["Value"].(string); v != want {
+			return e, fmt.Errorf("snspub: message %s: attribute %s %s does not match the event's %q", r.SNS.MessageID, name, wire.Echo(v), want)
+		}
 	}
 	return e, nil
 }

@@ -187,16 +187,18 @@ func Ack(of, room string) []byte {
 	}{ActionAck, of, room})
 }
 
-// Whoami tells a connection its own id and rooms.
-func Whoami(connectionID string, rooms []string) []byte {
+// Whoami tells a connection its own id, the user its token names and its
+// rooms.
+func Whoami(connectionID, user string, rooms []string) []byte {
 	if rooms == nil {
 		rooms = []string{}
 	}
 	return mustJSON(struct {
 		Action       string   `json:"action"`
 		ConnectionID string   `json:"connectionId"`
+		User         string   `json:"user,omitempty"`
 		Rooms        []string `json:"rooms"`
-	}{ActionWhoami, connectionID, rooms})
+	}{ActionWhoami, connectionID, user, rooms})
 }
 
 // ErrorFrame reports a rejected message to its sender.

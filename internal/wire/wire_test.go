@@ -364,8 +364,8 @@ func TestServerFrames(t *testing.T) {
 		{"pong", wire.Pong(time.UnixMilli(1_700_000_000_123)), `{"action":"pong","time":1700000000123}`},
 		{"ack subscribe", wire.Ack(wire.ActionSubscribe, "lobby"), `{"action":"ack","of":"subscribe","room":"lobby"}`},
 		{"ack unsubscribe", wire.Ack(wire.ActionUnsubscribe, "r:1"), `{"action":"ack","of":"unsubscribe","room":"r:1"}`},
-		{"whoami", wire.Whoami("WcK2dcPZoAMCFwQ=", []string{"a", "lobby"}), `{"action":"whoami","connectionId":"WcK2dcPZoAMCFwQ=","rooms":["a","lobby"]}`},
-		{"whoami in no room", wire.Whoami("c", nil), `{"action":"whoami","connectionId":"c","rooms":[]}`},
+		{"whoami", wire.Whoami("WcK2dcPZoAMCFwQ=", "ann", []string{"a", "lobby"}), `{"action":"whoami","connectionId":"WcK2dcPZoAMCFwQ=","user":"ann","rooms":["a","lobby"]}`},
+		{"whoami in no room, no user", wire.Whoami("c", "", nil), `{"action":"whoami","connectionId":"c","rooms":[]}`},
 		{"error", wire.ErrorFrame(domain.CodeInvalidRoom, "bad room"), `{"action":"error","code":"invalid_room","message":"bad room"}`},
 		{"error message escaped", wire.ErrorFrame(domain.CodeUnknownAction, `unknown action "<x>"`),
 			`{"action":"error","code":"unknown_action","message":"unknown action \"\u003cx\u003e\""}`},
@@ -391,6 +391,11 @@ func FuzzParseFrame(f *testing.F) {
 		`{"action":"update","target":"*","number":"1"}`,
 		`[1]`,
 		`{"action":"ping"}}`,
+		`{"action":"subscribe","room":".."}`,
+		`{"action":"update","target":"*","data":"\u2028"}`,
+		"{\"action\":\"update\",\"target\":\"*\",\"data\":\"\xff\"}",
+		` {"action":"whoami"} `,
+		`null`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -398,8 +403,13 @@ func FuzzParseFrame(f *testing.F) {
 		fr, err := wire.ParseFrame(body)
 		if err != nil {
 			var de *domain.Error
-			if !errors.As(err, &de) || de.Code == "" {
-				t.Fatalf("ParseFrame(%q) error %v is not a coded *domain.Error", body, err)
+			if !errors.As(err, &de) || de.Code == "" || de.Status < 400 || de.Status > 499 {
+				t.Fatalf("ParseFrame(%q) error %v is not a coded client *domain.Error", body, err)
+			}
+			// The error frame the sender gets is small, valid UTF-8 JSON
+			// whatever it sent.
+			if reply := wire.ErrorFrame(de.Code, de.Message); !json.Valid(reply) || !utf8.Valid(reply) || len(reply) > 1024 {
+				t.Fatalf("error frame for %q: %q", body, reply)
 			}
 			return
 		}

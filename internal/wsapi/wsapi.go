@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/fanout"
 	"github.com/pushgate/pushgate/internal/metrics"
@@ -28,19 +29,30 @@ const (
 	RouteDefault    = "$default"
 )
 
+// Settings are a Handler's policies.
+type Settings struct {
+	// TTL is how long after connecting a connection record expires.
+	TTL time.Duration
+	// Gate gives each event's caller, whose grants every join and relay is
+	// checked against.
+	Gate auth.Gate
+	// RelayLimit bounds how fast one connection may relay; a zero Rate is
+	// no limit.
+	RelayLimit domain.RateLimit
+}
+
 // Handler serves one WebSocket API's routes.
 type Handler struct {
 	conns domain.ConnectionStore
 	fan   *fanout.Fanout
-	ttl   time.Duration
+	set   Settings
 	log   *slog.Logger
 	now   func() time.Time
 }
 
-// New returns a Handler. ttl is how long after connecting a connection
-// record expires.
-func New(conns domain.ConnectionStore, fan *fanout.Fanout, ttl time.Duration, log *slog.Logger) *Handler {
-	return &Handler{conns: conns, fan: fan, ttl: ttl, log: log, now: time.Now}
+// New returns a Handler.
+func New(conns domain.ConnectionStore, fan *fanout.Fanout, set Settings, log *slog.Logger) *Handler {
+	return &Handler{conns: conns, fan: fan, set: set, log: log, now: time.Now}
 }
 
 // WithClock returns a copy of h that reads time from now (for tests).
@@ -54,6 +66,7 @@ func (h *Handler) WithClock(now func() time.Time) *Handler {
 type summary struct {
 	action string
 	room   string
+	user   string
 	code   string
 	relay  *fanout.Result
 }
@@ -66,13 +79,21 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	rc := req.RequestContext
 	var s summary
 	var resp events.APIGatewayProxyResponse
-	switch rc.RouteKey {
-	case RouteConnect:
-		resp = h.connect(ctx, req, &s)
-	case RouteDisconnect:
+	p, err := h.principal(rc)
+	switch {
+	case rc.RouteKey == RouteDisconnect:
+		// Whoever it was, the connection is gone: always clean up.
 		resp = h.disconnect(ctx, rc.ConnectionID, &s)
+	case err != nil && rc.RouteKey == RouteConnect:
+		resp = h.fail(ctx, err, &s)
+	case err != nil:
+		resp = h.reply(ctx, err, &s)
+	case rc.RouteKey == RouteConnect:
+		s.user = p.User
+		resp = h.connect(ctx, req, p, &s)
 	default:
-		resp = h.message(ctx, req, &s)
+		s.user = p.User
+		resp = h.message(ctx, req, p, &s)
 	}
 	attrs := []any{
 		"route", rc.RouteKey, "connectionId", rc.ConnectionID, "status", resp.StatusCode,
@@ -83,6 +104,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 	if s.room != "" {
 		attrs = append(attrs, "room", s.room)
+	}
+	if s.user != "" {
+		attrs = append(attrs, "user", s.user)
 	}
 	if s.code != "" {
 		attrs = append(attrs, "error_code", s.code)
@@ -114,6 +138,13 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	return resp, nil
 }
 
+// principal reads the caller from the authorizer context API Gateway puts
+// into every event of an authorized connection.
+func (h *Handler) principal(rc events.APIGatewayWebsocketProxyRequestContext) (auth.Principal, error) {
+	m, _ := rc.Authorizer.(map[string]any)
+	return h.set.Gate.Principal(m)
+}
+
 // connectedAt is when API Gateway accepted the socket, which every event
 // carries; now for a hand-made event without it.
 func (h *Handler) connectedAt(rc events.APIGatewayWebsocketProxyRequestContext) time.Time {
@@ -126,10 +157,10 @@ func (h *Handler) connectedAt(rc events.APIGatewayWebsocketProxyRequestContext) 
 // expiry is the record's TTL: fixed by the connection's start, since API
 // Gateway cuts every socket after two hours whatever it does.
 func (h *Handler) expiry(rc events.APIGatewayWebsocketProxyRequestContext) time.Time {
-	return h.connectedAt(rc).Add(h.ttl)
+	return h.connectedAt(rc).Add(h.set.TTL)
 }
 
-func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, s *summary) events.APIGatewayProxyResponse {
+func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, p auth.Principal, s *summary) events.APIGatewayProxyResponse {
 	rc := req.RequestContext
 	room := req.QueryStringParameters["room"]
 	if room == "" {
@@ -138,6 +169,9 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	s.room = room
 	if err := wire.CheckRoom(room); err != nil {
 		return h.fail(ctx, err, s)
+	}
+	if !p.CanJoin(room) {
+		return h.fail(ctx, auth.Forbidden("join", room), s)
 	}
 	connected := h.connectedAt(rc)
 	ua := rc.Identity.UserAgent
@@ -150,8 +184,11 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		LastSeenAt:  h.now(),
 		SourceIP:    rc.Identity.SourceIP,
 		UserAgent:   ua,
+		Identity:    p.User,
+		JoinGrants:  p.Join,
+		WriteGrants: p.Write,
 		Rooms:       []string{room},
-		ExpiresAt:   connected.Add(h.ttl),
+		ExpiresAt:   connected.Add(h.set.TTL),
 	}
 	if err := h.conns.Put(ctx, c); err != nil {
 		return h.fail(ctx, err, s)
@@ -182,7 +219,7 @@ func (h *Handler) fail(ctx context.Context, err error, s *summary) events.APIGat
 	}
 }
 
-func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, s *summary) events.APIGatewayProxyResponse {
+func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, p auth.Principal, s *summary) events.APIGatewayProxyResponse {
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
 		dec, err := base64.StdEncoding.DecodeString(req.Body)
@@ -210,9 +247,12 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 		if err != nil {
 			return h.reply(ctx, stale(err), s)
 		}
-		return frame(wire.Whoami(id, c.Rooms))
+		return frame(wire.Whoami(id, c.Identity, c.Rooms))
 	case wire.ActionSubscribe:
 		s.room = f.Room
+		if !p.CanJoin(f.Room) {
+			return h.reply(ctx, auth.Forbidden("join", f.Room), s)
+		}
 		if err := h.conns.Join(ctx, id, f.Room, h.expiry(rc)); err != nil {
 			return h.reply(ctx, stale(err), s)
 		}
@@ -224,7 +264,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 		}
 		return frame(wire.Ack(f.Action, f.Room))
 	default: // update, delete: ParseFrame admits nothing else
-		res, err := h.relay(ctx, id, f)
+		res, err := h.relay(ctx, id, p, f)
 		s.relay = &res
 		if err != nil {
 			return h.reply(ctx, err, s)
@@ -234,12 +274,27 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 }
 
-// relay sends f to every other connection in the sender's rooms, or to one
-// connection that shares a room with the sender.
-func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.Result, error) {
+// relay sends f to every other connection in the sender's rooms it may
+// write, or to one connection that shares such a room with the sender.
+func (h *Handler) relay(ctx context.Context, from string, p auth.Principal, f wire.Frame) (fanout.Result, error) {
 	sender, err := h.conns.Get(ctx, from)
 	if err != nil {
 		return fanout.Result{}, stale(err)
+	}
+	writable := slices.DeleteFunc(slices.Clone(sender.Rooms), func(r string) bool { return !p.CanWrite(r) })
+	if len(writable) == 0 {
+		return fanout.Result{}, domain.Errorf(http.StatusForbidden, domain.CodeForbidden,
+			"your token does not allow you to write any of your rooms")
+	}
+	if h.set.RelayLimit.Rate > 0 {
+		ok, err := h.conns.TakeToken(ctx, from, h.set.RelayLimit, h.now())
+		if err != nil {
+			return fanout.Result{}, stale(err)
+		}
+		if !ok {
+			return fanout.Result{}, domain.Errorf(http.StatusTooManyRequests, domain.CodeRateLimited,
+				"more than %g relayed messages a second (bursts of %g); this one was dropped", h.set.RelayLimit.Rate, h.set.RelayLimit.Burst)
+		}
 	}
 	out := wire.Relay(from, f)
 	if len(out) > wire.MaxMessageBytes {
@@ -249,7 +304,7 @@ func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.
 			"the relayed message would be %d bytes; the limit is %d", len(out), wire.MaxMessageBytes)
 	}
 	if f.Target == wire.TargetAll {
-		return h.fan.Deliver(ctx, fanout.Delivery{Frame: out, Recipients: h.members(ctx, sender.Rooms), Exclude: from, Origin: "relay from " + from})
+		return h.fan.Deliver(ctx, fanout.Delivery{Frame: out, Recipients: h.members(ctx, writable), Exclude: from, Origin: "relay from " + from})
 	}
 	target, err := h.conns.Get(ctx, f.Target)
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && !sharesRoom(sender.Rooms, target.Rooms)) {
@@ -258,6 +313,10 @@ func (h *Handler) relay(ctx context.Context, from string, f wire.Frame) (fanout.
 	}
 	if err != nil {
 		return fanout.Result{}, err
+	}
+	if !sharesRoom(writable, target.Rooms) {
+		return fanout.Result{}, domain.Errorf(http.StatusForbidden, domain.CodeForbidden,
+			"your token does not allow you to write a room you share with %s", wire.Echo(f.Target))
 	}
 	return h.fan.To(ctx, out, f.Target)
 }

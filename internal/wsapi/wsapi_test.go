@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil)).With("function", "ConnectionFunction")
 	fan := fanout.New(rec, conns, fanout.Options{Workers: 4})
-	h := wsapi.New(conns, fan, 2*time.Hour+10*time.Minute, log).WithClock(func() time.Time { return t0 })
+	h := wsapi.New(conns, fan, wsapi.Settings{TTL: 2*time.Hour + 10*time.Minute}, log).WithClock(func() time.Time { return t0 })
 	return &fixture{h: h, conns: conns, rec: rec, logs: logs}
 }
 
@@ -151,7 +151,7 @@ func TestConnectRejects(t *testing.T) {
 	}{
 		{"invalid room", nil, "no spaces", 400, domain.CodeInvalidRoom},
 		{"store failure", func(f *fixture) *wsapi.Handler {
-			return wsapi.New(failingStore{f.conns}, nil, time.Hour, slog.New(slog.NewJSONHandler(f.logs, nil)))
+			return wsapi.New(failingStore{f.conns}, nil, wsapi.Settings{TTL: time.Hour}, slog.New(slog.NewJSONHandler(f.logs, nil)))
 		}, "ok", 500, domain.CodeInternal},
 	}
 	for _, tc := range tests {

@@ -34,6 +34,8 @@ type Route struct {
 	Method  string
 	Path    string
 	Handler Handler
+	// Authorizer, when set, decides each request before Handler sees it.
+	Authorizer *Authorizer
 }
 
 // CORS is the API's CorsConfiguration.
@@ -190,6 +192,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := g.event(r, rt, params, body, start)
+	if rt.Authorizer != nil {
+		if status, msg := g.authorize(r.Context(), rt.Authorizer, r, &ev); status != 0 {
+			writeMessage(w, status, msg)
+			g.cfg.Log.InfoContext(r.Context(), "http request", "route", ev.RouteKey, "path", r.URL.Path,
+				"status", status, "requestId", ev.RequestContext.RequestID, "authorizer", msg,
+				"duration_ms", time.Since(start).Milliseconds())
+			return
+		}
+	}
 	resp, err := rt.Handler(r.Context(), ev)
 	status := resp.StatusCode
 	if err != nil {

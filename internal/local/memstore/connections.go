@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -40,6 +41,10 @@ type Connections struct {
 	// rooms maps a room to its members' ids and membership expiry; like the
 	// table's membership records, a room's entries outlive nothing else.
 	rooms map[string]map[string]time.Time
+	// buckets are the connections' relay rate-limit buckets.
+	buckets map[string]domain.Bucket
+	// receipts are delivered messages' ids, with their expiry.
+	receipts map[string]time.Time
 }
 
 var _ domain.ConnectionStore = (*Connections)(nil)
@@ -49,6 +54,8 @@ func NewConnections(opts ...Option) *Connections {
 	c := &Connections{
 		pageSize: DefaultPageSize,
 		conns:    map[string]domain.Connection{},
+		buckets:  map[string]domain.Bucket{},
+		receipts: map[string]time.Time{},
 		rooms:    map[string]map[string]time.Time{},
 	}
 	for _, o := range opts {
@@ -75,6 +82,7 @@ func (s *Connections) Put(ctx context.Context, c domain.Connection) error {
 		}
 	}
 	s.conns[c.ID] = c
+	delete(s.buckets, c.ID)
 	for _, room := range c.Rooms {
 		s.addMember(room, c.ID, c.ExpiresAt)
 	}
@@ -111,6 +119,7 @@ func (s *Connections) Delete(ctx context.Context, id string) error {
 		s.removeMember(room, id)
 	}
 	delete(s.conns, id)
+	delete(s.buckets, id)
 	return nil
 }
 
@@ -226,6 +235,7 @@ func normalize(c domain.Connection) domain.Connection {
 	c.LastSeenAt = millis(c.LastSeenAt)
 	c.ExpiresAt = seconds(c.ExpiresAt)
 	c.Rooms = domain.RoomSet(c.Rooms)
+	c.JoinGrants, c.WriteGrants = domain.RoomSet(c.JoinGrants), domain.RoomSet(c.WriteGrants)
 	return c
 }
 
@@ -242,3 +252,50 @@ func seconds(t time.Time) time.Time {
 	}
 	return time.Unix(t.Unix(), 0).UTC()
 }
+
+// TakeToken spends a token of the connection's relay bucket.
+func (s *Connections) TakeToken(ctx context.Context, id string, limit domain.RateLimit, now time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[id]; !ok {
+		return false, fmt.Errorf("memstore: rate limit of connection %s: %w", id, domain.ErrNotFound)
+	}
+	b, ok := limit.Take(s.buckets[id], now)
+	if ok {
+		s.buckets[id] = b
+	}
+	return ok, nil
+}
+
+// Delivered reports whether message id has an unexpired receipt.
+func (s *Connections) Delivered(ctx context.Context, id string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.receipts[id]
+	return ok && exp.After(time.Now()), nil
+}
+
+// MarkDelivered stores a receipt for message id until expiresAt.
+func (s *Connections) MarkDelivered(ctx context.Context, id string, expiresAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.receipts) >= receiptSweep {
+		// As DynamoDB's TTL does, so a long-running stack stays bounded.
+		now := time.Now()
+		maps.DeleteFunc(s.receipts, func(_ string, exp time.Time) bool { return !exp.After(now) })
+	}
+	s.receipts[id] = expiresAt
+	return nil
+}
+
+// receiptSweep is how many receipts trigger a sweep of the expired ones.
+const receiptSweep = 10000

@@ -67,7 +67,7 @@ func (t *Template) HTTPAPICORS(logicalID string) (cors CORS, ok bool, err error)
 func (t *Template) ResolvedHTTPCORS(values map[string]string) (cors CORS, ok bool, err error) {
 	var apis []string
 	for id, r := range t.resources {
-		if r.Type == TypeHTTPAPI {
+		if r.isHTTPAPI() {
 			apis = append(apis, id)
 		}
 	}
@@ -77,7 +77,7 @@ func (t *Template) ResolvedHTTPCORS(values map[string]string) (cors CORS, ok boo
 		return CORS{}, false, nil
 	case 1:
 	default:
-		return CORS{}, false, fmt.Errorf("%w: want at most one %s, have %v", ErrInvalidTemplate, TypeHTTPAPI, apis)
+		return CORS{}, false, fmt.Errorf("%w: want at most one HTTP API, have %v", ErrInvalidTemplate, apis)
 	}
 	ct, ok, err := t.corsTemplate(apis[0])
 	if err != nil || !ok {
@@ -94,11 +94,11 @@ func (t *Template) ResolvedHTTPCORS(values map[string]string) (cors CORS, ok boo
 // merged in as SAM merges globals.
 func (t *Template) corsTemplate(logicalID string) (corsTemplate, bool, error) {
 	r, ok := t.resources[logicalID]
-	if !ok || r.Type != TypeHTTPAPI {
+	if !ok || !r.isHTTPAPI() {
 		return corsTemplate{}, false, nil
 	}
 	var global any
-	if t.globalHTTPAPI != nil {
+	if t.globalHTTPAPI != nil && r.Type == TypeHTTPAPI {
 		global = t.globalHTTPAPI["CorsConfiguration"]
 	}
 	raw := mergeGlobals(global, r.Properties["CorsConfiguration"])

@@ -49,10 +49,14 @@ type Template struct {
 	globalFunction map[string]any
 	// globalHTTPAPI is Globals.HttpApi, likewise for every HttpApi.
 	globalHTTPAPI map[string]any
+	// conditions are the Conditions' values of a Resolved template.
+	conditions map[string]bool
 }
 
 type resource struct {
-	Type       string
+	Type string
+	// Condition names the condition the resource exists under, if any.
+	Condition  string
 	Properties map[string]any
 	Metadata   map[string]any
 	// DependsOn lists the logical ids the resource waits for.
@@ -82,6 +86,10 @@ func Parse(src []byte) (*Template, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: top level is not a mapping", ErrInvalidTemplate)
 	}
+	return fromRoot(root)
+}
+
+func fromRoot(root map[string]any) (*Template, error) {
 	rawResources, ok := root["Resources"].(map[string]any)
 	if !ok || len(rawResources) == 0 {
 		return nil, fmt.Errorf("%w: no Resources", ErrInvalidTemplate)
@@ -99,6 +107,7 @@ func Parse(src []byte) (*Template, error) {
 		props, _ := m["Properties"].(map[string]any)
 		meta, _ := m["Metadata"].(map[string]any)
 		r := resource{Type: typ, Properties: props, Metadata: meta}
+		r.Condition, _ = m["Condition"].(string)
 		if dep, ok := m["DependsOn"]; ok {
 			for _, d := range listOf(dep) {
 				name, ok := d.(string)
@@ -274,16 +283,26 @@ func (t *Template) Functions() map[string]Function {
 }
 
 // Topics returns the logical ids of the AWS::SNS::Topic resources, sorted.
-func (t *Template) Topics() []string {
+func (t *Template) Topics() []string { return t.idsOf(TypeTopic) }
+
+// idsOf returns the logical ids of the resources of type typ, sorted.
+func (t *Template) idsOf(typ string) []string {
 	var out []string
 	for id, r := range t.resources {
-		if r.Type == TypeTopic {
+		if r.Type == typ {
 			out = append(out, id)
 		}
 	}
 	slices.Sort(out)
 	return out
 }
+
+// TypeSecret is a Secrets Manager secret.
+const TypeSecret = "AWS::SecretsManager::Secret"
+
+// Secrets returns the logical ids of the AWS::SecretsManager::Secret
+// resources, sorted.
+func (t *Template) Secrets() []string { return t.idsOf(TypeSecret) }
 
 // KeyAttribute is one attribute of a table's primary key.
 type KeyAttribute struct {
@@ -372,6 +391,9 @@ type WebSocketRoute struct {
 	// for the route: with it the function's response body is sent back to
 	// the caller (a two-way route).
 	RouteResponse bool
+	// Authorizer is nil for AuthorizationType NONE (a template as written,
+	// whose Fn::If is not resolved, reads as an error; use Resolved).
+	Authorizer *Authorizer
 }
 
 // WebSocketAPI is the template's WEBSOCKET AWS::ApiGatewayV2::Api.
@@ -382,9 +404,8 @@ type WebSocketAPI struct {
 	Routes map[string]WebSocketRoute
 }
 
-// WebSocket returns the template's one WebSocket API with its routes
-// followed through their integrations to the functions they invoke.
-func (t *Template) WebSocket() (WebSocketAPI, error) {
+// WebSocketID returns the logical id of the template's one WebSocket API.
+func (t *Template) WebSocketID() (string, error) {
 	var apis []string
 	for id, r := range t.resources {
 		if r.Type == TypeGatewayAPI && stringProp(r.Properties, "ProtocolType") == "WEBSOCKET" {
@@ -393,8 +414,19 @@ func (t *Template) WebSocket() (WebSocketAPI, error) {
 	}
 	if len(apis) != 1 {
 		slices.Sort(apis)
-		return WebSocketAPI{}, fmt.Errorf("%w: want one WEBSOCKET %s, have %d %v", ErrInvalidTemplate, TypeGatewayAPI, len(apis), apis)
+		return "", fmt.Errorf("%w: want one WEBSOCKET %s, have %d %v", ErrInvalidTemplate, TypeGatewayAPI, len(apis), apis)
 	}
+	return apis[0], nil
+}
+
+// WebSocket returns the template's one WebSocket API with its routes
+// followed through their integrations to the functions they invoke.
+func (t *Template) WebSocket() (WebSocketAPI, error) {
+	id, err := t.WebSocketID()
+	if err != nil {
+		return WebSocketAPI{}, err
+	}
+	apis := []string{id}
 	api := WebSocketAPI{
 		LogicalID:                apis[0],
 		RouteSelectionExpression: stringProp(t.resources[apis[0]].Properties, "RouteSelectionExpression"),
@@ -422,7 +454,12 @@ func (t *Template) WebSocket() (WebSocketAPI, error) {
 		if err != nil {
 			return WebSocketAPI{}, err
 		}
+		authorizer, err := t.routeAuthorizer(id, r)
+		if err != nil {
+			return WebSocketAPI{}, err
+		}
 		api.Routes[key] = WebSocketRoute{
+			Authorizer:                       authorizer,
 			LogicalID:                        id,
 			Key:                              key,
 			Function:                         fn,
@@ -457,6 +494,12 @@ func (t *Template) routeFunction(id string, route resource) (string, error) {
 		return "", fmt.Errorf("%w: integration %s: %s is not a function", ErrInvalidTemplate, m[1], fm[1])
 	}
 	return fm[1], nil
+}
+
+// isHTTPAPI tells whether r is an HTTP API: SAM's, or API Gateway's with
+// ProtocolType HTTP.
+func (r resource) isHTTPAPI() bool {
+	return r.Type == TypeHTTPAPI || r.Type == TypeGatewayAPI && stringProp(r.Properties, "ProtocolType") == "HTTP"
 }
 
 // refersTo tells whether v is a !Ref to the resource id.

@@ -21,13 +21,57 @@ import (
 
 const repoRoot = "../../.."
 
+// loadRepoTemplate is template.yaml as CloudFormation deploys it with the
+// parameters' defaults (conditions evaluated, Fn::If chosen).
 func loadRepoTemplate(t *testing.T) *Template {
+	t.Helper()
+	return resolveWith(t, loadWrittenTemplate(t), nil)
+}
+
+// loadWrittenTemplate is template.yaml as written.
+func loadWrittenTemplate(t *testing.T) *Template {
 	t.Helper()
 	tpl, err := Load(filepath.Join(repoRoot, "template.yaml"))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	return tpl
+}
+
+// resolveWith resolves tpl with stand-in values and the parameters given.
+func resolveWith(t *testing.T, tpl *Template, params map[string]string) *Template {
+	t.Helper()
+	values := standInValues(tpl)
+	maps.Copy(values, params)
+	out, err := tpl.Resolved(values)
+	if err != nil {
+		t.Fatalf("Resolved(%v): %v", params, err)
+	}
+	return out
+}
+
+// parseResolved parses a variant of the template and resolves it with the
+// defaults, as loadRepoTemplate does.
+func parseResolved(t *testing.T, src string) *Template {
+	t.Helper()
+	tpl, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return resolveWith(t, tpl, nil)
+}
+
+// authModes are parameter sets that choose each shape of the template's
+// auth: its own key (generated or named), an identity provider, none.
+var authModes = []struct {
+	name   string
+	params map[string]string
+}{
+	{"defaults", nil},
+	{"own secret", map[string]string{"SigningKeySecret": "team/pushgate-key"}},
+	{"oidc", map[string]string{"AuthMode": "oidc", "AuthIssuer": "https://idp.example/pool", "AuthAudience": "client-1"}},
+	{"public reads", map[string]string{"ReadAccess": "public"}},
+	{"none", map[string]string{"AuthMode": "none"}},
 }
 
 func TestRepoTemplateIsSAM(t *testing.T) {
@@ -104,8 +148,14 @@ func TestRepoEnvironmentMatchesConfig(t *testing.T) {
 					t.Errorf("%s is not set", name)
 				}
 			}
+			optional := config.Optional(id)
+			for _, name := range optional {
+				if _, ok := f.Environment[name]; !ok {
+					t.Errorf("%s is not set (it may be empty, but the template should say so)", name)
+				}
+			}
 			for name := range f.Environment {
-				if slices.Contains(required, name) {
+				if slices.Contains(required, name) || slices.Contains(optional, name) {
 					continue
 				}
 				// Lambda reserves most AWS_* names and sets them itself; one
@@ -125,22 +175,34 @@ func TestRepoEnvironmentMatchesConfig(t *testing.T) {
 // result: a default that config rejects (a bad duration, a zero worker
 // count) or a placeholder naming nothing fails here, not in Lambda.
 func TestRepoEnvironmentResolves(t *testing.T) {
-	tpl := loadRepoTemplate(t)
-	values := standInValues(tpl)
-	for _, id := range config.Functions() {
-		t.Run(id, func(t *testing.T) {
-			env := map[string]string{}
-			for name, tmpl := range tpl.Functions()[id].Environment {
-				v, err := Resolve(tmpl, values)
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
+	written := loadWrittenTemplate(t)
+	for _, mode := range authModes {
+		tpl := resolveWith(t, written, mode.params)
+		values := standInValues(written)
+		maps.Copy(values, mode.params)
+		for _, id := range config.Functions() {
+			t.Run(mode.name+"/"+id, func(t *testing.T) {
+				fn, ok := tpl.Functions()[id]
+				if !ok {
+					// AuthMode none deploys no authorizer, and only that.
+					if id != config.AuthorizerFunction || mode.params["AuthMode"] != "none" {
+						t.Fatalf("%s is not deployed", id)
+					}
+					return
 				}
-				env[name] = v
-			}
-			if _, err := config.Load(id, func(k string) string { return env[k] }); err != nil {
-				t.Errorf("config.Load with the template's defaults: %v", err)
-			}
-		})
+				env := map[string]string{}
+				for name, tmpl := range fn.Environment {
+					v, err := Resolve(tmpl, values)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					env[name] = v
+				}
+				if _, err := config.Load(id, func(k string) string { return env[k] }); err != nil {
+					t.Errorf("config.Load with these parameters: %v", err)
+				}
+			})
+		}
 	}
 }
 
@@ -209,39 +271,58 @@ func TestRepoBroadcastSharesWithItself(t *testing.T) {
 	}
 }
 
+// TestRepoHTTPRoutes holds the HTTP API's routes to the functions and
+// authorizers each parameter set gives them: writes behind the authorizer
+// unless auth is off, reads too unless they are public, and the 405/404
+// answers open (they read and write nothing).
 func TestRepoHTTPRoutes(t *testing.T) {
-	fns := loadRepoTemplate(t).Functions()
-	want := map[string][]HTTPRoute{
-		config.ItemsReadFunction: {
-			{Method: "ANY", Path: "$default"},
-			{Method: "ANY", Path: "/rooms/{room}/items"},
-			{Method: "GET", Path: "/rooms/{room}/items"},
-			{Method: "ANY", Path: "/rooms/{room}/items/{id}"},
-			{Method: "GET", Path: "/rooms/{room}/items/{id}"},
-		},
-		config.ItemsWriteFunction: {
-			{Method: "DELETE", Path: "/rooms/{room}/items/{id}"},
-			{Method: "PUT", Path: "/rooms/{room}/items/{id}"},
-		},
-		config.ConnectionFunction: nil,
-		config.BroadcastFunction:  nil,
-	}
-	seen := map[HTTPRoute]string{}
-	for id, routes := range want {
-		var got []HTTPRoute
-		for _, r := range fns[id].HTTPRoutes {
-			if r.API != "HttpApi" {
-				t.Errorf("%s route %s %s is on API %q, want HttpApi", id, r.Method, r.Path, r.API)
-			}
-			key := HTTPRoute{Method: r.Method, Path: r.Path}
-			if other, dup := seen[key]; dup {
-				t.Errorf("route %s %s on both %s and %s", r.Method, r.Path, other, id)
-			}
-			seen[key] = id
-			got = append(got, key)
+	type route struct{ method, path, function, authorizer string }
+	routes := func(reads, writes string) []route {
+		return []route{
+			{"ANY", "$default", config.ItemsReadFunction, ""},
+			{"ANY", "/rooms/{room}/items", config.ItemsReadFunction, ""},
+			{"GET", "/rooms/{room}/items", config.ItemsReadFunction, reads},
+			{"ANY", "/rooms/{room}/items/{id}", config.ItemsReadFunction, ""},
+			{"DELETE", "/rooms/{room}/items/{id}", config.ItemsWriteFunction, writes},
+			{"GET", "/rooms/{room}/items/{id}", config.ItemsReadFunction, reads},
+			{"PUT", "/rooms/{room}/items/{id}", config.ItemsWriteFunction, writes},
 		}
-		if !reflect.DeepEqual(got, routes) {
-			t.Errorf("%s routes\n got %v\nwant %v", id, got, routes)
+	}
+	want := map[string][]route{
+		"defaults":     routes("HttpAuthorizer", "HttpAuthorizer"),
+		"own secret":   routes("HttpAuthorizer", "HttpAuthorizer"),
+		"oidc":         routes("HttpAuthorizer", "HttpAuthorizer"),
+		"public reads": routes("", "HttpAuthorizer"),
+		"none":         routes("", ""),
+	}
+	written := loadWrittenTemplate(t)
+	for _, mode := range authModes {
+		t.Run(mode.name, func(t *testing.T) {
+			api, ok, err := resolveWith(t, written, mode.params).HTTPAPI()
+			if err != nil || !ok || api.LogicalID != "HttpApi" {
+				t.Fatalf("HTTPAPI() = %+v, %v, %v", api, ok, err)
+			}
+			var got []route
+			for _, r := range api.Routes {
+				a := ""
+				if r.Authorizer != nil {
+					a = r.Authorizer.LogicalID
+					if r.Authorizer.Function != config.AuthorizerFunction ||
+						!reflect.DeepEqual(r.Authorizer.IdentitySource, []string{"$request.header.Authorization"}) ||
+						r.Authorizer.PayloadFormatVersion != "2.0" || !r.Authorizer.SimpleResponses || r.Authorizer.ResultTTL != 300 {
+						t.Errorf("%s %s: authorizer %+v", r.Method, r.Path, *r.Authorizer)
+					}
+				}
+				got = append(got, route{r.Method, r.Path, r.Function, a})
+			}
+			if !reflect.DeepEqual(got, want[mode.name]) {
+				t.Errorf("routes\n got %v\nwant %v", got, want[mode.name])
+			}
+		})
+	}
+	for id, f := range loadRepoTemplate(t).Functions() {
+		if len(f.HTTPRoutes) > 0 {
+			t.Errorf("%s has SAM HttpApi events: they cannot choose an authorizer by condition", id)
 		}
 	}
 }
@@ -278,6 +359,32 @@ func TestRepoWebSocket(t *testing.T) {
 			t.Errorf("%s two-way = %v (route response %v, selection %q), want %v",
 				key, twoWay, r.RouteResponse, r.RouteResponseSelectionExpression, w.twoWay)
 		}
+	}
+}
+
+// TestRepoWebSocketAuthorizer: $connect, and only $connect, runs the
+// authorizer, with the token from the query string (browsers cannot set a
+// WebSocket's headers); with auth off, none.
+func TestRepoWebSocketAuthorizer(t *testing.T) {
+	written := loadWrittenTemplate(t)
+	for _, mode := range authModes {
+		t.Run(mode.name, func(t *testing.T) {
+			api, err := resolveWith(t, written, mode.params).WebSocket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for key, r := range api.Routes {
+				wantAuth := key == "$connect" && mode.params["AuthMode"] != "none"
+				if (r.Authorizer != nil) != wantAuth {
+					t.Errorf("%s: authorizer %+v, want one: %v", key, r.Authorizer, wantAuth)
+					continue
+				}
+				if r.Authorizer != nil && (r.Authorizer.Function != config.AuthorizerFunction ||
+					!reflect.DeepEqual(r.Authorizer.IdentitySource, []string{"route.request.querystring.token"})) {
+					t.Errorf("%s: authorizer %+v", key, *r.Authorizer)
+				}
+			}
+		})
 	}
 }
 
@@ -335,14 +442,26 @@ const (
 	// BroadcastFunction's own ARN, from its FunctionName: GetAtt on itself
 	// would be a cycle.
 	broadcastSelfArn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-BroadcastFunction"
+	deadLetterArn    = "${DeadLetterQueue.Arn}"
+	// The signing key the stack generates, and one named by the
+	// SigningKeySecret parameter (a secret's ARN ends in six random
+	// characters).
+	generatedKeyArn = "${SigningKey}"
+	namedKeyArn     = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SigningKeySecret}-??????"
 )
+
+// logGrants are what every function needs to write its own log group.
+func logGrants(function string) map[string][]string {
+	group := "${" + function + "LogGroup.Arn}"
+	return map[string][]string{"logs:CreateLogStream": {group}, "logs:PutLogEvents": {group}}
+}
 
 // wantGrants is, per function, every action its code needs and the
 // resources it needs it on: exactly these, nothing more. A transaction
 // needs no action of its own, only those of its parts (PutItem, UpdateItem,
 // DeleteItem; ConditionCheckItem for a ConditionCheck, which nothing uses).
 func wantGrants() map[string]map[string][]string {
-	return map[string]map[string][]string{
+	grants := map[string]map[string][]string{
 		config.ConnectionFunction: {
 			// Get; Delete, Join (reading back a failed join).
 			"dynamodb:GetItem": {connectionsTableArn},
@@ -364,8 +483,10 @@ func wantGrants() map[string]map[string][]string {
 		config.BroadcastFunction: {
 			"dynamodb:Query": {connectionsTableArn},
 			// Pruning a gone connection: Connections.Delete.
-			"dynamodb:GetItem":              {connectionsTableArn},
-			"dynamodb:BatchWriteItem":       {connectionsTableArn},
+			"dynamodb:GetItem":        {connectionsTableArn},
+			"dynamodb:BatchWriteItem": {connectionsTableArn},
+			// Receipts of delivered messages (replays are dropped).
+			"dynamodb:UpdateItem":           {connectionsTableArn},
 			"execute-api:ManageConnections": {postToConnectionArn},
 			// A big room's shares.
 			"lambda:InvokeFunction": {broadcastSelfArn},
@@ -380,26 +501,46 @@ func wantGrants() map[string]map[string][]string {
 			"dynamodb:UpdateItem": {itemsTableArn},
 			"sns:Publish":         {pushTopicArn},
 		},
+		// The key it verifies tokens with (AuthMode key, a generated key).
+		config.AuthorizerFunction: {"secretsmanager:GetSecretValue": {generatedKeyArn}},
 	}
+	// Lambda parks a broadcast that failed every retry with its role.
+	grants[config.BroadcastFunction]["sqs:SendMessage"] = []string{deadLetterArn}
+	for fn, g := range grants {
+		maps.Copy(g, logGrants(fn))
+	}
+	return grants
 }
 
-// TestRepoLeastPrivilege holds each function's inline policy to what its
-// code needs: exactly the actions of wantGrants on exactly their
-// resources, no wildcard, no managed policy or SAM policy template. The one
-// managed policy is the AWSLambdaBasicExecutionRole SAM adds to each
-// generated role for writing logs; logGroupProblems keeps it in effect.
+// TestRepoLeastPrivilege holds each function's role to what its code
+// needs: exactly the actions of wantGrants on exactly their resources, no
+// wildcard, no managed policy (SAM's generated roles carry
+// AWSLambdaBasicExecutionRole, which writes to any log group, so every
+// function has a role of its own). The authorizer's grant follows the auth
+// parameters: the generated key, the named one, or none for oidc.
 func TestRepoLeastPrivilege(t *testing.T) {
-	tpl := loadRepoTemplate(t)
-	want := wantGrants()
-	if fns := slices.Sorted(maps.Keys(tpl.Functions())); !reflect.DeepEqual(fns, slices.Sorted(maps.Keys(want))) {
-		t.Fatalf("functions %v, grants known for %v", fns, slices.Sorted(maps.Keys(want)))
-	}
-	for _, function := range slices.Sorted(maps.Keys(want)) {
-		t.Run(function, func(t *testing.T) {
-			for _, p := range grantProblems(tpl, function, want[function]) {
-				t.Error(p)
-			}
-		})
+	written := loadWrittenTemplate(t)
+	for _, mode := range authModes {
+		tpl := resolveWith(t, written, mode.params)
+		want := wantGrants()
+		switch mode.name {
+		case "own secret":
+			want[config.AuthorizerFunction]["secretsmanager:GetSecretValue"] = []string{namedKeyArn}
+		case "oidc":
+			delete(want[config.AuthorizerFunction], "secretsmanager:GetSecretValue")
+		case "none":
+			delete(want, config.AuthorizerFunction)
+		}
+		if fns := slices.Sorted(maps.Keys(tpl.Functions())); !reflect.DeepEqual(fns, slices.Sorted(maps.Keys(want))) {
+			t.Fatalf("%s: functions %v, grants known for %v", mode.name, fns, slices.Sorted(maps.Keys(want)))
+		}
+		for _, function := range slices.Sorted(maps.Keys(want)) {
+			t.Run(mode.name+"/"+function, func(t *testing.T) {
+				for _, p := range grantProblems(tpl, function, want[function]) {
+					t.Error(p)
+				}
+			})
+		}
 	}
 }
 
@@ -414,20 +555,20 @@ func TestLeastPrivilegeCatchesExtraGrants(t *testing.T) {
 	tests := []struct {
 		name, old, new, function string
 	}{
-		{"unused action", "- dynamodb:BatchWriteItem\n", "- dynamodb:BatchWriteItem\n                - dynamodb:ConditionCheckItem\n", config.ConnectionFunction},
-		{"missing action", "                - dynamodb:PutItem\n", "", config.ConnectionFunction},
+		{"unused action", "- dynamodb:BatchWriteItem\n", "- dynamodb:BatchWriteItem\n                  - dynamodb:ConditionCheckItem\n", config.ConnectionFunction},
+		{"missing action", "                  - dynamodb:PutItem\n", "", config.ConnectionFunction},
 		{"unused method", post, strings.Replace(post, "Resource: !Sub ", "Resource: [!Sub '", 1) + "', !Sub 'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/DELETE/@connections/*']", config.ConnectionFunction},
 		{"wildcard method", "/POST/@connections/*", "/*/@connections/*", config.ConnectionFunction},
 		{"wildcard action", "Action: sns:Publish", "Action: sns:*", config.ItemsWriteFunction},
 		{"wildcard resource", "Resource: !Ref PushTopic", "Resource: '*'", config.ItemsWriteFunction},
+		{"another function's log group", "Resource: !GetAtt ItemsReadFunctionLogGroup.Arn", "Resource: !GetAtt ItemsWriteFunctionLogGroup.Arn", config.ItemsReadFunction},
+		{"a managed policy", "      Policies:\n        - PolicyName: ItemsReadFunction\n", "      ManagedPolicyArns:\n        - arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\n      Policies:\n        - PolicyName: ItemsReadFunction\n", config.ItemsReadFunction},
+		{"SAM's generated role", "      Role: !GetAtt ItemsReadFunctionRole.Arn\n", "", config.ItemsReadFunction},
 	}
 	want := wantGrants()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tpl, err := Parse([]byte(replaceOnce(t, string(src), tc.old, tc.new)))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
+			tpl := parseResolved(t, replaceOnce(t, string(src), tc.old, tc.new))
 			problems := grantProblems(tpl, tc.function, want[tc.function])
 			if len(problems) == 0 {
 				t.Fatalf("%s: no problem found", tc.function)
@@ -460,54 +601,87 @@ func grantProblems(tpl *Template, function string, want map[string][]string) []s
 	return problems
 }
 
-// inlineGrants maps each action of a function's inline policy to the
-// resources it is granted on (rendered, sorted), rejecting anything it
-// cannot hold to least privilege.
-func inlineGrants(tpl *Template, function string) (map[string][]string, error) {
+// roleStatements returns the statements of the policies of a function's
+// own role, refusing a role it cannot hold to least privilege: SAM's
+// generated one (which carries a managed policy), a managed policy, a
+// permissions boundary or a role not of this template.
+func roleStatements(tpl *Template, function string) ([]map[string]any, error) {
 	r, ok := tpl.resources[function]
 	if !ok {
 		return nil, fmt.Errorf("%s not in template", function)
 	}
-	if _, ok := r.Properties["Role"]; ok {
-		return nil, errors.New("a Role is set: the inline policies are not the whole story")
+	fn, _ := mergeGlobals(tpl.globalFunction, r.Properties).(map[string]any)
+	if _, ok := fn["Policies"]; ok {
+		return nil, errors.New("Policies on the function: SAM ignores them beside a Role, or adds a generated role")
 	}
-	policies, ok := r.Properties["Policies"].([]any)
-	if !ok {
-		return nil, errors.New("Policies is not a list")
+	if _, ok := fn["PermissionsBoundary"]; ok {
+		return nil, errors.New("a PermissionsBoundary: the role's policies are not the whole story")
+	}
+	role := render(fn["Role"])
+	id, ok := strings.CutSuffix(strings.TrimPrefix(role, "${"), ".Arn}")
+	if _, isRole := fn["Role"]; !isRole || !ok || !strings.HasPrefix(role, "${") {
+		return nil, fmt.Errorf("Role %q is not !GetAtt <role>.Arn: SAM would generate one with AWSLambdaBasicExecutionRole", role)
+	}
+	rr, ok := tpl.resources[id]
+	if !ok || rr.Type != "AWS::IAM::Role" {
+		return nil, fmt.Errorf("Role %s is not an AWS::IAM::Role of the template", id)
+	}
+	for _, key := range []string{"ManagedPolicyArns", "PermissionsBoundary"} {
+		if _, ok := rr.Properties[key]; ok {
+			return nil, fmt.Errorf("role %s has %s", id, key)
+		}
+	}
+	var out []map[string]any
+	for _, p := range listOf(rr.Properties["Policies"]) {
+		pm, _ := p.(map[string]any)
+		doc, _ := pm["PolicyDocument"].(map[string]any)
+		statements, ok := doc["Statement"].([]any)
+		if !ok {
+			return nil, fmt.Errorf("role %s: a policy without PolicyDocument.Statement", id)
+		}
+		for _, st := range statements {
+			m, ok := st.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("role %s: statement %s is not a mapping", id, render(st))
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// inlineGrants maps each action of a function's role to the resources it
+// is granted on (rendered, sorted), rejecting anything it cannot hold to
+// least privilege.
+func inlineGrants(tpl *Template, function string) (map[string][]string, error) {
+	statements, err := roleStatements(tpl, function)
+	if err != nil {
+		return nil, err
 	}
 	grants := map[string][]string{}
-	for _, p := range policies {
-		doc, ok := p.(map[string]any)
-		statements, sok := doc["Statement"].([]any)
-		if !ok || !sok || len(doc) != 1 {
-			return nil, errors.New("policy entry is not an inline {Statement: […]} (managed policy or SAM template?)")
+	for _, st := range statements {
+		for _, widening := range []string{"NotAction", "NotResource", "NotPrincipal"} {
+			if _, ok := st[widening]; ok {
+				return nil, fmt.Errorf("statement with %s", widening)
+			}
 		}
-		for _, s := range statements {
-			st, _ := s.(map[string]any)
-			for _, widening := range []string{"NotAction", "NotResource", "NotPrincipal"} {
-				if _, ok := st[widening]; ok {
-					return nil, fmt.Errorf("statement with %s", widening)
-				}
+		if st["Effect"] != "Allow" {
+			continue
+		}
+		var resources []string
+		for _, res := range listOf(st["Resource"]) {
+			rendered := render(res)
+			if wildcardResource(rendered) {
+				return nil, fmt.Errorf("statement with wildcard Resource %s", rendered)
 			}
-			if st["Effect"] != "Allow" {
-				continue
+			resources = append(resources, rendered)
+		}
+		for _, a := range listOf(st["Action"]) {
+			s, ok := a.(string)
+			if !ok || strings.Contains(s, "*") {
+				return nil, fmt.Errorf("action %s is not a single named action", render(a))
 			}
-			var resources []string
-			for _, res := range listOf(st["Resource"]) {
-				rendered := render(res)
-				// The one wildcard allowed: any connection id.
-				if strings.Contains(strings.TrimSuffix(rendered, "/@connections/*"), "*") {
-					return nil, fmt.Errorf("statement with wildcard Resource %s", rendered)
-				}
-				resources = append(resources, rendered)
-			}
-			for _, a := range listOf(st["Action"]) {
-				s, ok := a.(string)
-				if !ok || strings.Contains(s, "*") {
-					return nil, fmt.Errorf("action %s is not a single named action", render(a))
-				}
-				grants[s] = append(grants[s], resources...)
-			}
+			grants[s] = append(grants[s], resources...)
 		}
 	}
 	for action, res := range grants {
@@ -515,6 +689,15 @@ func inlineGrants(tpl *Template, function string) (map[string][]string, error) {
 		grants[action] = slices.Compact(res)
 	}
 	return grants, nil
+}
+
+// wildcardResource reports a resource wider than one thing, but for the
+// two wildcards allowed: any connection id of the stage, and the random
+// suffix of a secret's ARN.
+func wildcardResource(rendered string) bool {
+	r := strings.TrimSuffix(rendered, "/@connections/*")
+	r = strings.TrimSuffix(r, "-??????")
+	return strings.ContainsAny(r, "*?")
 }
 
 // TestRepoWebSocketStageDeploys holds the WebSocket stage to serving the
@@ -539,18 +722,15 @@ func TestWebSocketDeployCheckCatches(t *testing.T) {
       ApiId: !Ref WebSocketApi
 `
 	tests := []struct{ name, old, new string }{
-		{"no auto deploy", "AutoDeploy: true", "AutoDeploy: false"},
-		{"pinned to a deployment", "      AutoDeploy: true\n", "      AutoDeploy: true\n      DeploymentId: !Ref WebSocketDeployment\n"},
+		{"no auto deploy", "StageName: !Ref StageName\n      AutoDeploy: true", "StageName: !Ref StageName\n      AutoDeploy: false"},
+		{"pinned to a deployment", "StageName: !Ref StageName\n      AutoDeploy: true\n", "StageName: !Ref StageName\n      AutoDeploy: true\n      DeploymentId: !Ref WebSocketDeployment\n"},
 		{"deployment resource", "\nOutputs:", deployment + "\nOutputs:"},
 		{"first deployment misses a route", "      - DefaultRouteResponse\n    Properties:\n      ApiId: !Ref WebSocketApi\n      StageName", "    Properties:\n      ApiId: !Ref WebSocketApi\n      StageName"},
 		{"stage name not the parameter", "StageName: !Ref StageName\n      AutoDeploy", "StageName: live\n      AutoDeploy"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tpl, err := Parse([]byte(replaceOnce(t, string(src), tc.old, tc.new)))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
+			tpl := parseResolved(t, replaceOnce(t, string(src), tc.old, tc.new))
 			problems := webSocketDeployProblems(tpl)
 			if len(problems) == 0 {
 				t.Fatal("no problem found")
@@ -622,7 +802,7 @@ func TestRepoHTTPAPICORS(t *testing.T) {
 	want := CORS{
 		AllowOrigins:  []string{"${AllowedOrigin}"},
 		AllowMethods:  []string{"GET", "PUT", "DELETE"},
-		AllowHeaders:  []string{"content-type", "if-match", "if-none-match"},
+		AllowHeaders:  []string{"authorization", "content-type", "if-match", "if-none-match"},
 		ExposeHeaders: []string{"etag"},
 		MaxAge:        600,
 	}
@@ -637,11 +817,13 @@ func TestRepoHTTPAPICORS(t *testing.T) {
 	if !reflect.DeepEqual(resolved, want) {
 		t.Errorf("ResolvedHTTPCORS\n got %+v\nwant %+v", resolved, want)
 	}
-	for id, f := range tpl.Functions() {
-		for _, r := range f.HTTPRoutes {
-			if r.Method != "ANY" && !slices.Contains(got.AllowMethods, r.Method) {
-				t.Errorf("%s route %s %s: CORS does not allow %s", id, r.Method, r.Path, r.Method)
-			}
+	api, _, err := tpl.HTTPAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range api.Routes {
+		if r.Method != "ANY" && !slices.Contains(got.AllowMethods, r.Method) {
+			t.Errorf("route %s %s: CORS does not allow %s", r.Method, r.Path, r.Method)
 		}
 	}
 }
@@ -747,15 +929,13 @@ func TestLogGroupCheckCatches(t *testing.T) {
 		{"no global JSON format", "      LogFormat: JSON\n", ""},
 		{"no global level", "      ApplicationLogLevel: !Ref LogLevel\n", ""},
 		{"permissions boundary", "    MemorySize: 256\n", "    MemorySize: 256\n    PermissionsBoundary: arn:aws:iam::aws:policy/ReadOnlyAccess\n"},
-		{"own role", "      Description: GET an item", "      Role: arn:aws:iam::123456789012:role/other\n      Description: GET an item"},
-		{"denied log writes", "              Resource: !Ref PushTopic\n", "              Resource: !Ref PushTopic\n            - Effect: Deny\n              Action: logs:PutLogEvents\n              Resource: '*'\n"},
+		{"a role of elsewhere", "      Role: !GetAtt ItemsReadFunctionRole.Arn", "      Role: arn:aws:iam::123456789012:role/other"},
+		{"no log writes", "                Resource: !GetAtt ItemsWriteFunctionLogGroup.Arn\n", "                Resource: !GetAtt ItemsReadFunctionLogGroup.Arn\n"},
+		{"denied log writes", "                Resource: !Ref PushTopic\n", "                Resource: !Ref PushTopic\n              - Effect: Deny\n                Action: logs:PutLogEvents\n                Resource: '*'\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tpl, err := Parse([]byte(replaceOnce(t, string(src), tc.old, tc.new)))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
+			tpl := parseResolved(t, replaceOnce(t, string(src), tc.old, tc.new))
 			problems := logGroupProblems(tpl)
 			if len(problems) == 0 {
 				t.Fatal("no problem found")
@@ -770,22 +950,19 @@ func TestLogGroupCheckCatches(t *testing.T) {
 // LogRetentionDays. LoggingConfig is read with Globals merged as SAM
 // merges it (key by key), so a function adding LogGroup keeps the global
 // format and levels. Each group is named per stack, or by CloudFormation,
-// so two stacks never share one. Writing relies on the
-// AWSLambdaBasicExecutionRole SAM attaches to the role it generates; a Role
-// of the function's own, a PermissionsBoundary or a Deny on logs actions
-// would take that away.
+// so two stacks never share one. Writing needs the function's role to
+// allow it on that group (and no Deny on logs actions).
 func logGroupProblems(tpl *Template) []string {
 	var problems []string
 	groupOf := map[string]string{}
 	nameOf := map[string]string{}
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions())) {
 		props, _ := mergeGlobals(tpl.globalFunction, tpl.resources[id].Properties).(map[string]any)
-		for _, key := range []string{"Role", "PermissionsBoundary"} {
-			if _, ok := props[key]; ok {
-				problems = append(problems, fmt.Sprintf("%s: %s may take away the log writes of SAM's AWSLambdaBasicExecutionRole", id, key))
-			}
+		statements, err := roleStatements(tpl, id)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", id, err))
 		}
-		problems = append(problems, logDenials(id, props["Policies"])...)
+		problems = append(problems, logDenials(id, statements)...)
 		logging, ok := props["LoggingConfig"].(map[string]any)
 		if !ok {
 			problems = append(problems, fmt.Sprintf("%s: no LoggingConfig", id))
@@ -822,6 +999,13 @@ func logGroupProblems(tpl *Template) []string {
 		if got := stringProp(g.Properties, "RetentionInDays"); got != "${LogRetentionDays}" {
 			problems = append(problems, fmt.Sprintf("%s: RetentionInDays %q, want the LogRetentionDays parameter", group, got))
 		}
+		if grants, err := inlineGrants(tpl, id); err == nil {
+			for action, res := range logGrants(id) {
+				if !slices.Contains(grants[action], res[0]) {
+					problems = append(problems, fmt.Sprintf("%s: its role may not %s to %s", id, action, group))
+				}
+			}
+		}
 		if _, named := g.Properties["LogGroupName"]; !named {
 			continue
 		}
@@ -837,24 +1021,18 @@ func logGroupProblems(tpl *Template) []string {
 	return problems
 }
 
-// logDenials describes each statement of a function's inline policies that
-// denies a logs action.
-func logDenials(function string, policies any) []string {
+// logDenials describes each statement of a function's role that denies a
+// logs action.
+func logDenials(function string, statements []map[string]any) []string {
 	var problems []string
-	list, _ := policies.([]any)
-	for _, p := range list {
-		doc, _ := p.(map[string]any)
-		statements, _ := doc["Statement"].([]any)
-		for _, s := range statements {
-			st, _ := s.(map[string]any)
-			if st["Effect"] == "Allow" {
-				continue
-			}
-			for _, a := range listOf(st["Action"]) {
-				action := render(a)
-				if action == "*" || strings.HasPrefix(strings.ToLower(action), "logs:") {
-					problems = append(problems, fmt.Sprintf("%s: a %s statement on %s stops its log writes", function, render(st["Effect"]), action))
-				}
+	for _, st := range statements {
+		if st["Effect"] == "Allow" {
+			continue
+		}
+		for _, a := range listOf(st["Action"]) {
+			action := render(a)
+			if action == "*" || strings.HasPrefix(strings.ToLower(action), "logs:") {
+				problems = append(problems, fmt.Sprintf("%s: a %s statement on %s stops its log writes", function, render(st["Effect"]), action))
 			}
 		}
 	}

@@ -26,6 +26,9 @@ type conn struct {
 	sourceIP    string
 	userAgent   string
 	domainName  string
+	// authorizer is the $connect authorizer's context, which every event
+	// of the connection carries; nil without an authorizer.
+	authorizer map[string]any
 	// ctx carries the upgrade request's values but not its cancellation:
 	// handlers run long after that request has been hijacked.
 	ctx context.Context

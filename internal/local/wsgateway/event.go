@@ -103,7 +103,12 @@ func reserved(key string) bool {
 // requestContext fills what every event carries; callers add the rest.
 func (g *Gateway) requestContext(c *conn, routeKey, eventType string, now time.Time) events.APIGatewayWebsocketProxyRequestContext {
 	id := newID()
+	var authorizer any
+	if c.authorizer != nil {
+		authorizer = c.authorizer
+	}
 	return events.APIGatewayWebsocketProxyRequestContext{
+		Authorizer:        authorizer,
 		RouteKey:          routeKey,
 		EventType:         eventType,
 		ExtendedRequestID: id,

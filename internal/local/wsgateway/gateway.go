@@ -3,6 +3,7 @@
 package wsgateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,8 @@ type Route struct {
 	// TwoWay: the route has a route response, so a non-empty response body
 	// is sent to the client (as API Gateway does).
 	TwoWay bool
+	// Authorizer, on $connect only, runs before the route.
+	Authorizer *Authorizer
 }
 
 // Config describes the emulated API and stage.
@@ -98,6 +101,9 @@ type Config struct {
 	// client past it is closed with StatusSendQueueFull. 0 means
 	// DefaultSendQueueBytes.
 	SendQueueBytes int
+	// Region and Account appear in the authorizer's methodArn; default
+	// us-east-1 and 000000000000.
+	Region, Account string
 	// Log receives one JSON line per route invocation; default slog.Default().
 	Log *slog.Logger
 }
@@ -116,6 +122,8 @@ type Gateway struct {
 	maxLifetime time.Duration
 	// sendQueueBytes bounds each connection's send queue.
 	sendQueueBytes int
+	region         string
+	account        string
 	log            *slog.Logger
 
 	mu           sync.Mutex
@@ -157,6 +165,8 @@ func New(cfg Config) (*Gateway, error) {
 		idleTimeout:    cfg.IdleTimeout,
 		maxLifetime:    cfg.MaxLifetime,
 		sendQueueBytes: cfg.SendQueueBytes,
+		region:         cmp.Or(cfg.Region, "us-east-1"),
+		account:        cmp.Or(cfg.Account, "000000000000"),
 		log:            cfg.Log,
 		conns:          map[string]*conn{},
 	}
@@ -286,6 +296,16 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request, c *conn) (subp
 	start := time.Now()
 	event := g.connectEvent(c, r)
 	rid := event.RequestContext.RequestID
+	if route.Authorizer != nil {
+		authorized, refused := g.authorize(r.Context(), route.Authorizer, event)
+		if refused != nil {
+			g.logRoute(c, RouteConnect, rid, refused.status, time.Since(start), "authorizer: "+refused.message)
+			writeMessage(w, refused.status, refused.message)
+			return "", false
+		}
+		c.authorizer = authorized
+		event.RequestContext.Authorizer = authorized
+	}
 	resp, err := invoke(r.Context(), route.Handler, event)
 	elapsed := time.Since(start)
 	status := resp.StatusCode

@@ -8,6 +8,8 @@
 //   PUSHGATE_CONTROL_URL  POST /kick[?room=] closes sockets server-side; GET /connections;
 //                         POST /hostile?room=; POST /listen
 //   PUSHGATE_LATE_WS_URL  a WebSocket stage URL that refuses connections until POST /listen
+//   PUSHGATE_TOKEN        a token that joins and writes every room
+//   PUSHGATE_ROOM_A_TOKEN a token for room room-a only
 //   PUSHGATE_CHROMIUM     the Chromium binary (default /usr/bin/chromium)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +20,8 @@ const HTTP = need('PUSHGATE_HTTP_URL');
 const WS = need('PUSHGATE_WS_URL');
 const CONTROL = need('PUSHGATE_CONTROL_URL');
 const LATE_WS = need('PUSHGATE_LATE_WS_URL');
+const TOKEN = need('PUSHGATE_TOKEN');
+const ROOM_A_TOKEN = need('PUSHGATE_ROOM_A_TOKEN');
 const CHROMIUM = process.env.PUSHGATE_CHROMIUM || '/usr/bin/chromium';
 
 const TEST_TIMEOUT = 20_000;
@@ -244,7 +248,8 @@ test('board: stays connected while another client sends invalid bytes', { timeou
 
 test('game: two pages see each other through the original protocol', { timeout: TEST_TIMEOUT }, async (t) => {
   const room = uniqueRoom('game');
-  const url = (id) => `${HTTP}/game.html?${new URLSearchParams({ room, ws: WS, id })}`;
+  // The original client's URL with ?token= appended: all it takes.
+  const url = (id) => `${HTTP}/game.html?${new URLSearchParams({ room, ws: `${WS}?token=${encodeURIComponent(TOKEN)}`, id })}`;
   const sent = [];
   const received = [];
   const alice = await openPage(t, url('alice'), (page) =>
@@ -265,7 +270,7 @@ test('game: two pages see each other through the original protocol', { timeout: 
   // pushed to the room.
   const put = await fetch(`${HTTP}/rooms/${room}/items/ball`, {
     method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
     body: JSON.stringify({ data: { kind: 'no id here' } }),
   });
   assert.equal(put.status, 201);
@@ -307,3 +312,34 @@ async function waitUntil(cond, what, timeout = WAIT) {
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+test('board: gets its token from config.json and uses it on the socket and the HTTP API', { timeout: TEST_TIMEOUT }, async (t) => {
+  const room = uniqueRoom('tokens');
+  const requests = [];
+  const page = await openPage(t, `${HTTP}/?${new URLSearchParams({ room })}`, (p) =>
+    p.on('request', (r) => requests.push({ url: r.url(), auth: r.headers().authorization })),
+  );
+  await page.locator('[data-testid="conn-state"][data-state="open"]').waitFor();
+  const token = await page.evaluate(() => window.demo.token);
+  assert.match(token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/, 'config.json gave the page a token');
+  assert.ok(new URL(await page.evaluate(() => window.demo.client.url)).searchParams.get('token') === token, 'the socket carries it');
+  await page.fill('[data-testid="new-id"]', 'with-token');
+  await page.fill('[data-testid="new-text"]', 'written with the page token');
+  await page.click('[data-testid="add"]');
+  await waitForItem(page, 'with-token', 1, 'written with the page token');
+  const put = requests.find((r) => r.url.includes('/items/with-token'));
+  assert.equal(put?.auth, `Bearer ${token}`);
+});
+
+test('board: a token for another room never opens, and writes nothing', { timeout: TEST_TIMEOUT }, async (t) => {
+  const room = uniqueRoom('not-mine');
+  const page = await openPage(t, `${HTTP}/?${new URLSearchParams({ room, token: ROOM_A_TOKEN })}`);
+  await page.waitForFunction(() => window.demo.states.includes('reconnecting'));
+  assert.ok(!(await states(page)).includes('open'), 'the socket opened with a token for room-a only');
+  const list = await fetch(`${HTTP}/rooms/${room}/items`, { headers: { Authorization: `Bearer ${ROOM_A_TOKEN}` } });
+  assert.equal(list.status, 403);
+  assert.equal((await list.json()).error.code, 'forbidden');
+  // The same token opens its own room.
+  const own = await openPage(t, `${HTTP}/?${new URLSearchParams({ room: 'room-a', token: ROOM_A_TOKEN })}`);
+  await own.locator('[data-testid="conn-state"][data-state="open"]').waitFor();
+});

@@ -57,6 +57,7 @@ func TestPushgateClientOnNodeWebSocket(t *testing.T) {
 		"PUSHGATE_HTTP_URL=" + stack.HTTPURL(),
 		"PUSHGATE_LATE_WS_URL=" + late.url,
 		"PUSHGATE_CONTROL_URL=" + control.URL,
+		"PUSHGATE_TOKEN=" + localtest.Token(t, stack, "node"),
 	}, "nodews.test.mjs")
 }
 
@@ -158,8 +159,20 @@ func TestBrowser(t *testing.T) {
 		"PUSHGATE_WS_URL=" + stack.WebSocketURL(),
 		"PUSHGATE_CONTROL_URL=" + control.URL,
 		"PUSHGATE_LATE_WS_URL=" + late.url,
+		"PUSHGATE_TOKEN=" + localtest.Token(t, stack, "browser-tests"),
+		"PUSHGATE_ROOM_A_TOKEN=" + roomToken(t, stack, "room-a"),
 		EnvChromium + "=" + chromium,
 	}, "browser.test.mjs")
+}
+
+// roomToken joins and writes room only.
+func roomToken(t *testing.T, stack *local.Stack, room string) string {
+	t.Helper()
+	tok, err := stack.Token(local.TokenRequest{User: "only-" + room, Join: []string{room}, Write: []string{room}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // controlHandler lets the Node tests act on the stack as only the server
@@ -173,6 +186,7 @@ func TestBrowser(t *testing.T) {
 //	                     connections so far, forward them to the stack.
 //	GET /connections     {"ids": [...]}, the open sockets.
 func controlHandler(stack *local.Stack, late *lateProxy) http.Handler {
+	hostileToken, _ := stack.Token(local.TokenRequest{User: "hostile", Join: []string{"*"}, Write: []string{"*"}})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /listen", func(w http.ResponseWriter, _ *http.Request) {
 		if err := late.listen(); err != nil {
@@ -204,7 +218,8 @@ func controlHandler(stack *local.Stack, late *lateProxy) http.Handler {
 		writeJSON(w, map[string]int{"kicked": kicked})
 	})
 	mux.HandleFunc("POST /hostile", func(w http.ResponseWriter, r *http.Request) {
-		answers, err := sendHostile(r.Context(), stack.WebSocketURL()+"?room="+url.QueryEscape(r.URL.Query().Get("room")))
+		u := stack.WebSocketURL() + "?room=" + url.QueryEscape(r.URL.Query().Get("room")) + "&token=" + url.QueryEscape(hostileToken)
+		answers, err := sendHostile(r.Context(), u)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -347,4 +362,64 @@ func nodeMajor(t *testing.T, node string) int {
 		t.Fatalf("node --version said %q", out)
 	}
 	return n
+}
+
+// TestMintTokenExample runs docs/examples/mint-token.mjs, the backend
+// example of docs/security.md, with jose: its token opens a socket and
+// writes an item on a stack with the same key, and docs/security.md shows
+// the file as it is.
+func TestMintTokenExample(t *testing.T) {
+	node := testenv.Required(t, "node")
+	root := localtest.Root()
+	example, err := os.ReadFile(filepath.Join(root, "docs", "examples", "mint-token.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, example) {
+		t.Error("docs/security.md does not show docs/examples/mint-token.mjs as it is")
+	}
+	// Beside this package's node_modules, where jose is.
+	dir := t.TempDir()
+	script := filepath.Join(dir, "mint-token.mjs")
+	if err := os.WriteFile(script, example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	modules, _ := filepath.Abs("node_modules")
+	if err := os.Symlink(modules, filepath.Join(dir, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	key := "a backend's key from Secrets Manager, 48 bytes"
+	stack, _ := localtest.Start(t, func(o *local.Options) { o.SigningKey = []byte(key) })
+	cmd := exec.CommandContext(t.Context(), node, script, "ann", "notes", "notes")
+	cmd.Env = append(os.Environ(), "PUSHGATE_SIGNING_KEY="+key)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node mint-token.mjs: %v", err)
+	}
+	token := strings.TrimSpace(string(out))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, stack.WebSocketURL()+"?room=notes&token="+url.QueryEscape(token), nil)
+	if err != nil {
+		t.Fatalf("dial with the example's token: %v", err)
+	}
+	c.CloseNow()
+	req, _ := http.NewRequest(http.MethodPut, stack.HTTPURL()+"/rooms/notes/items/n1", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT with the example's token: %s", resp.Status)
+	}
+	if _, _, err := websocket.Dial(ctx, stack.WebSocketURL()+"?room=elsewhere&token="+url.QueryEscape(token), nil); err == nil {
+		t.Fatal("the token for notes opened room elsewhere")
+	}
 }

@@ -6,6 +6,7 @@
 //   PUSHGATE_HTTP_URL     the HTTP API
 //   PUSHGATE_LATE_WS_URL  a WebSocket stage URL on a port nothing listens on yet
 //   PUSHGATE_CONTROL_URL  POST /listen makes that port forward to the stack
+//   PUSHGATE_TOKEN        a token that joins and writes every room
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { connect } from '../../../web/pushgate.js';
 
 const HTTP = need('PUSHGATE_HTTP_URL');
 const LATE_WS = need('PUSHGATE_LATE_WS_URL');
+const TOKEN = need('PUSHGATE_TOKEN');
 const CONTROL = need('PUSHGATE_CONTROL_URL');
 
 function need(name) {
@@ -40,7 +42,7 @@ function until(client, type, pred = () => true, ms = 8000) {
 test('keeps retrying a refused connection until the server is there', { timeout: 30_000 }, async (t) => {
   assert.equal(typeof globalThis.WebSocket, 'function', 'run node with --experimental-websocket on Node 20');
   const room = `node-${randomBytes(4).toString('hex')}`;
-  const client = connect(LATE_WS, { room, backoff: { initial: 100, max: 300 } });
+  const client = connect(LATE_WS, { room, token: TOKEN, backoff: { initial: 100, max: 300 } });
   t.after(() => client.close());
   // Refused: each attempt fails and the next is scheduled.
   await until(client, 'retry', (r) => r.attempt >= 3);
@@ -56,7 +58,7 @@ test('keeps retrying a refused connection until the server is there', { timeout:
   const event = until(client, 'event', (e) => e.id === 'n1');
   const put = await fetch(`${HTTP}/rooms/${room}/items/n1`, {
     method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
     body: '{"from":"node"}',
   });
   assert.equal(put.status, 201);

@@ -79,6 +79,22 @@ test('dials the stage URL with room and token', (t) => {
   assert.deepEqual(client.rooms, ['game-1']);
 });
 
+test('a token function is asked before every connection', (t) => {
+  let n = 0;
+  const { client, made, tick } = setup(t, { room: 'r', token: () => `t${++n}`, backoff: { initial: 10, max: 10 } }, 0.999);
+  assert.equal(new URL(made[0].url).searchParams.get('token'), 't1');
+  made[0].serverClose(1006);
+  tick(10);
+  assert.equal(made.length, 2);
+  assert.equal(new URL(made[1].url).searchParams.get('token'), 't2');
+  assert.equal(client.url, made[1].url);
+});
+
+test('an empty token sends no token parameter', (t) => {
+  const { made } = setup(t, { token: () => '' });
+  assert.equal(new URL(made[0].url).searchParams.has('token'), false);
+});
+
 test('rejects an invalid room at once', () => {
   const { FakeSocket } = fakeSockets();
   assert.throws(() => connect('ws://127.0.0.1:3001/prod', { WebSocket: FakeSocket, room: 'no spaces' }), TypeError);

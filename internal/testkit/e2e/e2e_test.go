@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/pushgate/pushgate/internal/auth"
 	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/domain"
 	"github.com/pushgate/pushgate/internal/dynamo"
@@ -60,7 +61,7 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 
 	// Connections arrive through the WebSocket handler: a and b in "demo",
 	// c in "other", gone in "demo".
-	ws := wsapi.New(conns, fan, time.Hour, log)
+	ws := wsapi.New(conns, fan, wsapi.Settings{TTL: time.Hour}, log)
 	for id, room := range map[string]string{"a": "demo", "b": "demo", "c": "other", "gone": "demo"} {
 		resp, err := ws.Handle(ctx, events.APIGatewayWebsocketProxyRequest{
 			QueryStringParameters: map[string]string{"room": room},
@@ -76,7 +77,7 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 
 	// SNS on moto delivers to an HTTP subscription that hands each
 	// notification to the broadcast handler, as Lambda's SNS trigger would.
-	bc := broadcast.New(conns, fan, log)
+	var bc *broadcast.Handler // once the topic exists; nothing is published before
 	var delivered sync.WaitGroup
 	sub := httptest.NewServer(snslocal.Receiver("arn:aws:sns:us-east-1:123456789012:test:sub", func(ctx context.Context, ev events.SNSEvent) error {
 		defer delivered.Done()
@@ -88,6 +89,7 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bc = broadcast.New(conns, fan, broadcast.Settings{Topic: *topic.TopicArn, Receipts: conns}, log)
 	if _, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(sub.URL + "/sns"),
 	}); err != nil {
@@ -95,7 +97,7 @@ func TestWriteIsPushedToExactlyTheRoom(t *testing.T) {
 	}
 
 	// The write, through the HTTP handler.
-	writer := httpapi.NewWriter(items, snspub.New(snsClient, *topic.TopicArn), log)
+	writer := httpapi.NewWriter(items, snspub.New(snsClient, *topic.TopicArn), auth.Gate{}, log)
 	delivered.Add(1)
 	resp, err := writer.Handle(ctx, events.APIGatewayV2HTTPRequest{
 		RouteKey:       "PUT /rooms/{room}/items/{id}",

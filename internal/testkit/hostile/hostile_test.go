@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -42,15 +43,18 @@ type env struct {
 	bystander  *wsclient.Client
 	outsider   *wsclient.Client
 	outsiderID string
+	// token lets its holder join and write every room: the cases here
+	// are about what a client sends, not what it may.
+	token string
 }
 
 func newEnv(t *testing.T, s *local.Stack) *env {
 	t.Helper()
 	n := rooms.Add(1)
-	e := &env{t: t, stack: s, room: fmt.Sprintf("hostile-%d", n), other: fmt.Sprintf("other-%d", n)}
-	e.attacker = wsclient.Dial(t, s.WebSocketURL()+"?room="+e.room)
-	e.bystander = wsclient.Dial(t, s.WebSocketURL()+"?room="+e.room)
-	e.outsider = wsclient.Dial(t, s.WebSocketURL()+"?room="+e.other)
+	e := &env{t: t, stack: s, room: fmt.Sprintf("hostile-%d", n), other: fmt.Sprintf("other-%d", n), token: localtest.Token(t, s, "hostile")}
+	e.attacker = wsclient.Dial(t, localtest.WebSocketURL(t, s, "room="+e.room))
+	e.bystander = wsclient.Dial(t, localtest.WebSocketURL(t, s, "room="+e.room))
+	e.outsider = wsclient.Dial(t, localtest.WebSocketURL(t, s, "room="+e.other))
 	e.attackerID = whoami(t, e.attacker)
 	e.outsiderID = whoami(t, e.outsider)
 	return e
@@ -91,25 +95,36 @@ func (e *env) untouched(attackerStays bool) {
 			e.t.Errorf("room %s holds %d items (%v) after the case", room, len(page.Items), err)
 		}
 	}
-	resp, body := do(e.t, http.MethodGet, e.stack.HTTPURL()+"/rooms/"+e.room+"/items", nil, nil)
+	resp, body := do(e.t, http.MethodGet, e.stack.HTTPURL()+"/rooms/"+e.room+"/items", e.authed(nil), nil)
 	if resp.StatusCode != http.StatusOK || string(body) != `{"items":[]}` {
 		e.t.Errorf("list after the case: %d %s", resp.StatusCode, body)
 	}
 	// The bystander still gets the room's events: a write that is no part
 	// of the case, removed again at once.
 	url := e.stack.HTTPURL() + "/rooms/" + e.room + "/items/probe"
-	if resp, body := do(e.t, http.MethodPut, url, map[string]string{"Content-Type": "application/json"}, []byte(`{}`)); resp.StatusCode != http.StatusCreated {
+	if resp, body := do(e.t, http.MethodPut, url, e.authed(map[string]string{"Content-Type": "application/json"}), []byte(`{}`)); resp.StatusCode != http.StatusCreated {
 		e.t.Fatalf("probe PUT: %d %s", resp.StatusCode, body)
 	}
 	if f := e.bystander.Next(); f["action"] != wire.ActionEvent || f["id"] != "probe" {
 		e.t.Errorf("the bystander after the case: %v, want the probe's event", f)
 	}
-	do(e.t, http.MethodDelete, url, nil, nil)
+	do(e.t, http.MethodDelete, url, e.authed(nil), nil)
 	e.bystander.Next()
 	if attackerStays {
 		e.attacker.Next()
 		e.attacker.Next()
 	}
+}
+
+// authed adds the env's bearer token to h, unless h names an Authorization
+// of its own ("" for none at all).
+func (e *env) authed(h map[string]string) map[string]string {
+	out := map[string]string{"Authorization": "Bearer " + e.token}
+	maps.Copy(out, h)
+	if out["Authorization"] == "" {
+		delete(out, "Authorization")
+	}
+	return out
 }
 
 func do(t *testing.T, method, url string, header map[string]string, body []byte) (*http.Response, []byte) {
@@ -364,7 +379,7 @@ func TestHostileInput(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, s)
 			tc := hc.build(e)
-			resp, body := do(t, tc.method, s.HTTPURL()+tc.path, tc.header, tc.body)
+			resp, body := do(t, tc.method, s.HTTPURL()+tc.path, e.authed(tc.header), tc.body)
 			var got struct {
 				Error struct{ Code, Message string }
 			}

@@ -135,6 +135,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			env[config.EnvFanoutFunction] = target
 			env[config.EnvFanoutShareSize] = shareSize
 			env[config.EnvFanoutRate] = "10000"
+			env[config.EnvTopicARN] = benchTopic
 			r := StartRIE(b, rie, bootstrap, env)
 			all := []*RIE{r}
 			for range benchShareWorkers {
@@ -143,8 +144,9 @@ func BenchmarkBroadcast(b *testing.B) {
 				workers <- w
 			}
 			before := sinkStats(b, sinkURL)
-			event := snsEvent(b, room)
 			for b.Loop() {
+				// A new message each time: the broadcaster drops a replay.
+				event := snsEvent(b, room)
 				start := time.Now()
 				status, body := r.Invoke(b, event)
 				listed := time.Since(start)
@@ -300,6 +302,9 @@ func loadRoom(b *testing.B, client *dynamodb.Client, table, room string, n int) 
 	}
 }
 
+// benchTopic is the topic of the benchmark's records, and the broadcaster's.
+const benchTopic = "arn:aws:sns:us-east-1:123456789012:bench"
+
 func snsEvent(b *testing.B, room string) []byte {
 	b.Helper()
 	e := domain.Event{EventID: domain.NewID(), Type: domain.EventItemPut, Room: room, ID: "note-1", Version: 1,
@@ -308,7 +313,7 @@ func snsEvent(b *testing.B, room string) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := snslocal.Record("arn:aws:sns:us-east-1:123456789012:bench", domain.NewID(), string(body), time.Now(), map[string]any{
+	rec := snslocal.Record(benchTopic, domain.NewID(), string(body), time.Now(), map[string]any{
 		snspub.AttrRoom: map[string]any{"Type": "String", "Value": room},
 	})
 	raw, err := json.Marshal(events.SNSEvent{Records: []events.SNSEventRecord{rec}})

@@ -18,6 +18,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pushgate/pushgate/internal/auth"
+	"github.com/pushgate/pushgate/internal/authorizer"
 	"github.com/pushgate/pushgate/internal/broadcast"
 	"github.com/pushgate/pushgate/internal/config"
 	"github.com/pushgate/pushgate/internal/domain"
@@ -335,24 +337,86 @@ func checkShare(root string) func(*testing.T, []byte) {
 	}
 }
 
+// checkAuthorizerConnect: the $connect of ws-connect.json as its authorizer
+// sees it, the sample token in ?token=.
+func checkAuthorizerConnect(root string) func(*testing.T, []byte) {
+	return func(t *testing.T, raw []byte) {
+		ev := decodeEvent[authorizer.WebSocketRequest](t, raw)
+		rc := ev.RequestContext
+		want := "arn:aws:execute-api:us-east-1:123456789012:" + rc.APIID + "/" + rc.Stage + "/$connect"
+		if ev.Type != "REQUEST" || ev.MethodArn != want || rc.RouteKey != wsapi.RouteConnect || rc.EventType != "CONNECT" {
+			t.Errorf("type %q, methodArn %q (want %q), route %q, event type %q", ev.Type, ev.MethodArn, want, rc.RouteKey, rc.EventType)
+		}
+		connect := decodeEvent[events.APIGatewayWebsocketProxyRequest](t, readEvent(t, root, "ws-connect.json"))
+		if rc.ConnectionID != connect.RequestContext.ConnectionID || !maps.Equal(ev.Headers, connect.Headers) ||
+			ev.QueryStringParameters["room"] != connect.QueryStringParameters["room"] {
+			t.Errorf("not ws-connect.json's upgrade request")
+		}
+		checkSampleToken(t, ev.QueryStringParameters[authorizer.QueryToken], connect.RequestContext.Authorizer)
+	}
+}
+
+// checkAuthorizerHTTP: http-put.json as its authorizer sees it.
+func checkAuthorizerHTTP(root string) func(*testing.T, []byte) {
+	return func(t *testing.T, raw []byte) {
+		ev := decodeEvent[events.APIGatewayV2CustomAuthorizerV2Request](t, raw)
+		rc := ev.RequestContext
+		want := "arn:aws:execute-api:us-east-1:" + rc.AccountID + ":" + rc.APIID + "/" + rc.Stage + "/" + rc.HTTP.Method + rc.HTTP.Path
+		if ev.Version != "2.0" || ev.Type != "REQUEST" || ev.RouteArn != want {
+			t.Errorf("version %q, type %q, routeArn %q (want %q)", ev.Version, ev.Type, ev.RouteArn, want)
+		}
+		put := decodeEvent[events.APIGatewayV2HTTPRequest](t, readEvent(t, root, "http-put.json"))
+		if ev.RouteKey != put.RouteKey || ev.RawPath != put.RawPath || !maps.Equal(ev.Headers, put.Headers) {
+			t.Errorf("not http-put.json's request")
+		}
+		authz := ev.Headers["authorization"]
+		if len(ev.IdentitySource) != 1 || ev.IdentitySource[0] != authz {
+			t.Errorf("identitySource %q, want the Authorization header %q", ev.IdentitySource, authz)
+		}
+		token, _ := strings.CutPrefix(authz, "Bearer ")
+		checkSampleToken(t, token, map[string]any(put.RequestContext.Authorizer.Lambda))
+	}
+}
+
+// checkSampleToken: token verifies with the sample key, and the context
+// the other samples carry is what the authorizer makes of it.
+func checkSampleToken(t *testing.T, token string, context any) {
+	t.Helper()
+	v, err := auth.NewVerifier(auth.VerifierConfig{Keys: auth.StaticKeys(sampleSigningKey), Issuer: "pushgate", Audience: "pushgate", Algorithms: []string{"HS256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify(t.Context(), token)
+	if err != nil {
+		t.Fatalf("the sample token: %v", err)
+	}
+	m, _ := context.(map[string]any)
+	got, err := auth.FromContext(m)
+	if err != nil || got.User != p.User || !slices.Equal(got.Join, p.Join) || !slices.Equal(got.Write, p.Write) || !got.ExpiresAt.Equal(p.ExpiresAt) {
+		t.Errorf("the samples' authorizer context %v is not the token's %+v (%v)", context, p, err)
+	}
+}
+
 // sampleChecks says what each sample event must be.
 func sampleChecks(root string) map[string]func(*testing.T, []byte) {
 	return map[string]func(*testing.T, []byte){
-		"ws-connect.json":        checkWebsocket(wsEvent{route: wsapi.RouteConnect, eventType: "CONNECT"}),
-		"ws-disconnect.json":     checkWebsocket(wsEvent{route: wsapi.RouteDisconnect, eventType: "DISCONNECT"}),
-		"ws-subscribe.json":      checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionSubscribe}),
-		"ws-unsubscribe.json":    checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionUnsubscribe}),
-		"ws-ping.json":           checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionPing}),
-		"ws-update.json":         checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionUpdate}),
-		"ws-invalid.json":        checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", errCode: domain.CodeInvalidJSON}),
-		"ws-unknown-action.json": checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", errCode: domain.CodeUnknownAction}),
-		"http-put.json":          checkHTTP(httpEvent{method: "PUT", path: httpapi.ItemPath}),
-		"http-put-base64.json":   checkHTTP(httpEvent{method: "PUT", path: httpapi.ItemPath, base64: true}),
-		"http-get.json":          checkHTTP(httpEvent{method: "GET", path: httpapi.ItemPath}),
-		"http-list.json":         checkHTTP(httpEvent{method: "GET", path: httpapi.ItemsPath}),
-		"http-delete.json":       checkHTTP(httpEvent{method: "DELETE", path: httpapi.ItemPath}),
-		"sns-item-put.json":      checkSNSItemPut(root),
-		"broadcast-share.json":   checkShare(root),
+		"ws-connect.json":         checkWebsocket(wsEvent{route: wsapi.RouteConnect, eventType: "CONNECT"}),
+		"ws-disconnect.json":      checkWebsocket(wsEvent{route: wsapi.RouteDisconnect, eventType: "DISCONNECT"}),
+		"ws-subscribe.json":       checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionSubscribe}),
+		"ws-unsubscribe.json":     checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionUnsubscribe}),
+		"ws-ping.json":            checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionPing}),
+		"ws-update.json":          checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", action: wire.ActionUpdate}),
+		"ws-invalid.json":         checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", errCode: domain.CodeInvalidJSON}),
+		"ws-unknown-action.json":  checkWebsocket(wsEvent{route: wsapi.RouteDefault, eventType: "MESSAGE", errCode: domain.CodeUnknownAction}),
+		"http-put.json":           checkHTTP(httpEvent{method: "PUT", path: httpapi.ItemPath}),
+		"http-put-base64.json":    checkHTTP(httpEvent{method: "PUT", path: httpapi.ItemPath, base64: true}),
+		"http-get.json":           checkHTTP(httpEvent{method: "GET", path: httpapi.ItemPath}),
+		"http-list.json":          checkHTTP(httpEvent{method: "GET", path: httpapi.ItemsPath}),
+		"http-delete.json":        checkHTTP(httpEvent{method: "DELETE", path: httpapi.ItemPath}),
+		"sns-item-put.json":       checkSNSItemPut(root),
+		"broadcast-share.json":    checkShare(root),
+		"authorizer-connect.json": checkAuthorizerConnect(root),
+		"authorizer-http.json":    checkAuthorizerHTTP(root),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/pushgate/pushgate/internal/config"
@@ -62,6 +63,8 @@ func TestFunctions(t *testing.T) {
 	t.Run("BroadcastFunction", func(t *testing.T) { testBroadcastFunction(t, a) })
 	t.Run("BroadcastShares", func(t *testing.T) { testBroadcastShares(t, a) })
 	t.Run("WriteReachesRoom", func(t *testing.T) { testWriteReachesRoom(t, a) })
+	t.Run("AuthorizerFunction", func(t *testing.T) { testAuthorizerFunction(t, a) })
+	t.Run("Grants", func(t *testing.T) { testGrants(t, a) })
 }
 
 // stack is what the functions of one subtest talk to: tables and a topic
@@ -77,12 +80,19 @@ type stack struct {
 	conns      *dynamo.Connections
 	recorder   *mgmtserver.Recorder
 	notes      *testenv.SNSInbox
+	// signingKey is the Secrets Manager secret (in moto) holding the
+	// sample events' signing key.
+	signingKey string
 	// extra overrides or adds variables of every function's environment.
 	extra map[string]string
 }
 
 // shareTarget is the function name shares are handed to in these tests.
 const shareTarget = "pushgate-test-BroadcastFunction"
+
+// sampleTopic is the topic of sns-item-put.json's record: the broadcaster
+// refuses records of any topic but its TOPIC_ARN.
+const sampleTopic = "arn:aws:sns:us-east-1:123456789012:pushgate-PushTopic-Q4m7Rz2kLx9w"
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
@@ -96,6 +106,13 @@ func newStack(t *testing.T) *stack {
 		notes:    &testenv.SNSInbox{},
 	}
 	s.connsTable, s.itemsTable = testenv.Tables(t, ddb)
+	secret, err := secretsmanager.NewFromConfig(cfg).CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{
+		Name: aws.String(testenv.Unique(t, "signing-key")), SecretString: aws.String(string(sampleSigningKey)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.signingKey = aws.ToString(secret.ARN)
 	s.conns = dynamo.NewConnections(ddb, s.connsTable)
 
 	// The SDK sends the stage as a path prefix, as it does against the
@@ -149,10 +166,19 @@ func (s *stack) env(t *testing.T, function string) map[string]string {
 		config.EnvFanoutShareSize:    "30000",
 		config.EnvFanoutOwnShare:     "1000",
 		config.EnvFanoutRate:         "10000",
+		config.EnvAuthMode:           "key",
+		config.EnvReadAccess:         "authenticated",
+		config.EnvRelayRate:          "20",
+		config.EnvRelayBurst:         "40",
+		config.EnvAuthIssuer:         "pushgate",
+		config.EnvAuthAudience:       "pushgate",
+		config.EnvAuthJWKSURL:        "",
+		config.EnvSigningKeySecret:   s.signingKey,
+		config.EnvAllowedOrigins:     "",
 	}
 	env := BaseEnv(s.moto, s.home)
 	env["AWS_LAMBDA_FUNCTION_NAME"] = function
-	for _, name := range config.Required(function) {
+	for _, name := range append(config.Required(function), config.Optional(function)...) {
 		v, ok := values[name]
 		if !ok {
 			t.Fatalf("%s requires %s, which this test does not provide", function, name)
@@ -537,6 +563,7 @@ type eventFrame struct {
 
 func testBroadcastFunction(t *testing.T, a artifacts) {
 	s := newStack(t)
+	s.extra = map[string]string{config.EnvTopicARN: sampleTopic}
 	r := s.start(t, a, config.BroadcastFunction)
 	const live, gone, elsewhere = "liveConnAAAAAA=", "goneConnAAAAAA=", "elseConnAAAAAA="
 	s.putConnection(t, live, false, sampleRoom)
@@ -616,7 +643,7 @@ func testBroadcastShares(t *testing.T, a artifacts) {
 			return nil
 		},
 	})
-	s.extra = map[string]string{config.EnvFanoutShareSize: "25", "AWS_ENDPOINT_URL_LAMBDA": fake.URL}
+	s.extra = map[string]string{config.EnvFanoutShareSize: "25", "AWS_ENDPOINT_URL_LAMBDA": fake.URL, config.EnvTopicARN: sampleTopic}
 	worker = s.start(t, a, config.BroadcastFunction)
 	coordinator := s.start(t, a, config.BroadcastFunction)
 

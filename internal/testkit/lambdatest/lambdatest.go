@@ -48,6 +48,7 @@ func Functions() []Function {
 		{Name: config.ItemsWriteFunction, Dir: "cmd/items-write", Events: []string{
 			"http-put.json", "http-put-base64.json", "http-delete.json",
 		}},
+		{Name: config.AuthorizerFunction, Dir: "cmd/authorizer", Events: []string{"authorizer-connect.json", "authorizer-http.json"}},
 	}
 }
 
@@ -154,16 +155,18 @@ func run(t testing.TB, dir, bin string, args []string, env ...string) {
 // Callers add the function's variables.
 func BaseEnv(moto, home string) map[string]string {
 	return map[string]string{
-		"AWS_REGION":                  "us-east-1",
-		"AWS_DEFAULT_REGION":          "us-east-1",
-		"AWS_ACCESS_KEY_ID":           "test",
-		"AWS_SECRET_ACCESS_KEY":       "test",
-		"AWS_ENDPOINT_URL_DYNAMODB":   moto,
-		"AWS_ENDPOINT_URL_SNS":        moto,
-		"AWS_ENDPOINT_URL_LAMBDA":     moto,
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": FunctionTimeout,
-		"HOME":                        home,
+		"AWS_REGION":                "us-east-1",
+		"AWS_DEFAULT_REGION":        "us-east-1",
+		"AWS_ACCESS_KEY_ID":         "test",
+		"AWS_SECRET_ACCESS_KEY":     "test",
+		"AWS_ENDPOINT_URL_DYNAMODB": moto,
+		"AWS_ENDPOINT_URL_SNS":      moto,
+		"AWS_ENDPOINT_URL_LAMBDA":   moto,
+		// Secrets Manager's endpoint variable, by its SDK service id.
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":      FunctionTimeout,
+		"HOME":                             home,
 	}
 }
 

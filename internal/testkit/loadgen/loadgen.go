@@ -33,6 +33,10 @@ type Options struct {
 	WebSocketURL string
 	// APIURL is the HTTP API's base URL.
 	APIURL string
+	// Token, when set, is sent as ?token= on every socket and as the
+	// bearer token of every write: one that joins and writes the run's
+	// rooms (<Prefix>-*).
+	Token string
 	// Clients is how many sockets to open (default 100).
 	Clients int
 	// Rooms spreads the clients over this many rooms, client i in room
@@ -194,7 +198,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		wg.Go(func() {
 			defer func() { <-dials }()
 			room := o.room(i)
-			c, err := dial(runCtx, wsHTTP, o.WebSocketURL, room)
+			c, err := dial(runCtx, wsHTTP, o.WebSocketURL, room, o.Token)
 			if err != nil {
 				addErr("client %d: %v", i, err)
 				return
@@ -250,7 +254,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			sum.Expected += members[room]
 			sent[k] = time.Now()
 			writes.Go(func() {
-				if err := put(ctx, httpc, o.APIURL, room, k, pad); err != nil {
+				if err := put(ctx, httpc, o.APIURL, room, k, pad, o.Token); err != nil {
 					addErr("write %d: %v", k, err)
 					return
 				}
@@ -340,13 +344,16 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	return sum, nil
 }
 
-func dial(ctx context.Context, httpc *http.Client, wsURL, room string) (*websocket.Conn, error) {
+func dial(ctx context.Context, httpc *http.Client, wsURL, room, token string) (*websocket.Conn, error) {
 	u, err := url.Parse(wsURL)
 	if err != nil {
 		return nil, err
 	}
 	q := u.Query()
 	q.Set("room", room)
+	if token != "" {
+		q.Set("token", token)
+	}
 	u.RawQuery = q.Encode()
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -391,13 +398,16 @@ func (c *client) read(ctx context.Context) {
 	}
 }
 
-func put(ctx context.Context, httpc *http.Client, api, room string, k int, pad string) error {
+func put(ctx context.Context, httpc *http.Client, api, room string, k int, pad, token string) error {
 	body := fmt.Sprintf(`{"seq":%d,"pad":%q}`, k, pad)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/rooms/%s/items/lg-%d", api, room, k), strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := httpc.Do(req)
 	if err != nil {
 		return err

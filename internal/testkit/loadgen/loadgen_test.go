@@ -9,9 +9,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/local"
 	"github.com/pushgate/pushgate/internal/testkit/loadgen"
 	"github.com/pushgate/pushgate/internal/testkit/localtest"
 )
+
+// runToken is what a run needs: its rooms (loadgen-*), to join and write.
+func runToken(t *testing.T, s *local.Stack) string {
+	t.Helper()
+	tok, err := s.Token(local.TokenRequest{User: "loadgen", Join: []string{"loadgen-*"}, Write: []string{"loadgen-*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
 
 // TestLoadgenAgainstTheLocalStack: a short bounded run, 200 clients in 4
 // rooms and 20 writes, every write reaching every client of its room once.
@@ -20,7 +31,7 @@ func TestLoadgenAgainstTheLocalStack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sum, err := loadgen.Run(ctx, loadgen.Options{
-		WebSocketURL: s.WebSocketURL(), APIURL: s.HTTPURL(),
+		WebSocketURL: s.WebSocketURL(), APIURL: s.HTTPURL(), Token: runToken(t, s),
 		Clients: 200, Rooms: 4, Writes: 20, WriteRate: 50, Wait: 20 * time.Second,
 	})
 	if err != nil {
@@ -50,7 +61,7 @@ func TestLoadgenHoldsAndProbes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sum, err := loadgen.Run(ctx, loadgen.Options{
-		WebSocketURL: s.WebSocketURL(), APIURL: s.HTTPURL(),
+		WebSocketURL: s.WebSocketURL(), APIURL: s.HTTPURL(), Token: runToken(t, s),
 		Clients: 10, Rooms: 2, Writes: 2, WriteRate: 100, Hold: 1500 * time.Millisecond,
 	})
 	if err != nil {
@@ -64,12 +75,14 @@ func TestLoadgenHoldsAndProbes(t *testing.T) {
 // TestLoadgenReportsWhoMissed: writes that go to another stack than the
 // clients' reach nobody, and the summary names every client each missed.
 func TestLoadgenReportsWhoMissed(t *testing.T) {
-	clients, _ := localtest.Start(t, nil)
-	elsewhere, _ := localtest.Start(t, nil)
+	// One signing key for both, so one token serves either.
+	sameKey := func(o *local.Options) { o.SigningKey = []byte("both stacks sign with this key...") }
+	clients, _ := localtest.Start(t, sameKey)
+	elsewhere, _ := localtest.Start(t, sameKey)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sum, err := loadgen.Run(ctx, loadgen.Options{
-		WebSocketURL: clients.WebSocketURL(), APIURL: elsewhere.HTTPURL(),
+		WebSocketURL: clients.WebSocketURL(), APIURL: elsewhere.HTTPURL(), Token: runToken(t, clients),
 		Clients: 6, Rooms: 2, Writes: 4, WriteRate: 100, Wait: 500 * time.Millisecond,
 	})
 	if err != nil {

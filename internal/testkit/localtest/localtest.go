@@ -6,6 +6,8 @@ package localtest
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -52,4 +54,33 @@ func Start(t testing.TB, tweak func(*local.Options)) (*local.Stack, *testenv.Buf
 		}
 	})
 	return s, logs
+}
+
+// Token mints a token the stack accepts for user, joining and writing
+// every room.
+func Token(t testing.TB, s *local.Stack, user string) string {
+	t.Helper()
+	tok, err := s.Token(local.TokenRequest{User: user, Join: []string{"*"}, Write: []string{"*"}})
+	if err != nil {
+		t.Fatalf("mint a token: %v", err)
+	}
+	return tok
+}
+
+// WebSocketURL is the stack's WebSocket URL with an every-room token and
+// the query (room=…, or ""), as a client connects.
+func WebSocketURL(t testing.TB, s *local.Stack, query string) string {
+	t.Helper()
+	u := s.WebSocketURL() + "?token=" + url.QueryEscape(Token(t, s, "test-client"))
+	if query != "" {
+		u += "&" + query
+	}
+	return u
+}
+
+// Authorize gives req the stack's every-room token as a bearer token.
+func Authorize(t testing.TB, s *local.Stack, req *http.Request) *http.Request {
+	t.Helper()
+	req.Header.Set("Authorization", "Bearer "+Token(t, s, "test-client"))
+	return req
 }

@@ -39,7 +39,7 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 	}
 
 	s, _ := localtest.Start(t, nil)
-	board := wsclient.Dial(t, s.WebSocketURL()+"?room=demo")
+	board := wsclient.Dial(t, localtest.WebSocketURL(t, s, "room=demo"))
 	board.Send(`{"action":"whoami"}`)
 	id, _ := board.Next()["connectionId"].(string)
 
@@ -47,8 +47,10 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 	_, httpPort, _ := strings.Cut(strings.TrimPrefix(s.HTTPURL(), "http://"), ":")
 	ports := strings.NewReplacer(
 		"http://127.0.0.1:3000", s.HTTPURL(),
+		// The Management API, and the WebSocket upgrade, on the stack's port.
 		"http://127.0.0.1:3001/prod", s.ManagementURL(),
 		"go run ./cmd/local connections", "go run ./cmd/local connections -http-port "+httpPort,
+		"go run ./cmd/local token", "go run ./cmd/local token -http-port "+httpPort,
 	)
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")
@@ -65,7 +67,8 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 		t.Fatalf("the tour failed: %v\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", err, script.String(), stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{`"version":1`, `"code":"precondition_failed"`, `"version":2`, "CONNECTION ID", id, `"version":3`, `"statusCode":201`} {
+	for _, want := range []string{`"version":1`, `"code":"precondition_failed"`, `"version":2`, `{"message":"Unauthorized"}`,
+		`"code":"forbidden"`, "\n401\n", "CONNECTION ID", id, `"version":3`, `"statusCode":201`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the tour's output lacks %s:\n%s", want, out)
 		}

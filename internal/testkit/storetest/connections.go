@@ -260,6 +260,75 @@ func ConnectionStore(t *testing.T, newStore func(t *testing.T) domain.Connection
 				t.Fatalf("consumed %d pages, want 1", n)
 			}
 		}},
+		{"grants are stored with the identity", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
+			c := conn("c1", "a")
+			c.Identity, c.JoinGrants, c.WriteGrants = "ann", []string{"game-*", "a"}, []string{"a"}
+			mustPut(t, ctx, s, c)
+			got := mustGet(t, ctx, s, "c1")
+			if got.Identity != "ann" || !slices.Equal(got.JoinGrants, []string{"a", "game-*"}) || !slices.Equal(got.WriteGrants, []string{"a"}) {
+				t.Fatalf("Get = identity %q join %q write %q", got.Identity, got.JoinGrants, got.WriteGrants)
+			}
+		}},
+		{"relay tokens: the burst, then none, then the refill", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
+			mustPut(t, ctx, s, conn("c1", "a"))
+			limit := domain.RateLimit{Rate: 2, Burst: 3}
+			at := fixedTime()
+			for i := range 3 {
+				if ok, err := s.TakeToken(ctx, "c1", limit, at); err != nil || !ok {
+					t.Fatalf("take %d of the burst: %v, %v", i, ok, err)
+				}
+			}
+			if ok, err := s.TakeToken(ctx, "c1", limit, at); err != nil || ok {
+				t.Fatalf("take past the burst: %v, %v; want refused", ok, err)
+			}
+			// Half a second refills one token at 2 a second.
+			if ok, err := s.TakeToken(ctx, "c1", limit, at.Add(500*time.Millisecond)); err != nil || !ok {
+				t.Fatalf("take after the refill: %v, %v", ok, err)
+			}
+			if ok, err := s.TakeToken(ctx, "c1", limit, at.Add(500*time.Millisecond)); err != nil || ok {
+				t.Fatalf("second take after one refill: %v, %v; want refused", ok, err)
+			}
+			// The record itself is untouched.
+			if got := mustGet(t, ctx, s, "c1"); !slices.Equal(got.Rooms, []string{"a"}) {
+				t.Fatalf("rooms after takes: %q", got.Rooms)
+			}
+		}},
+		{"relay tokens of a missing connection", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
+			_, err := s.TakeToken(ctx, "nobody", domain.RateLimit{Rate: 1, Burst: 1}, fixedTime())
+			assertIs(t, err, domain.ErrNotFound)
+		}},
+		{"a replaced connection starts with a full bucket", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
+			mustPut(t, ctx, s, conn("c1", "a"))
+			limit := domain.RateLimit{Rate: 0.001, Burst: 1}
+			if ok, _ := s.TakeToken(ctx, "c1", limit, fixedTime()); !ok {
+				t.Fatal("first take refused")
+			}
+			mustPut(t, ctx, s, conn("c1", "a"))
+			if ok, err := s.TakeToken(ctx, "c1", limit, fixedTime()); err != nil || !ok {
+				t.Fatalf("take after a replayed $connect: %v, %v", ok, err)
+			}
+		}},
+		{"receipts", func(t *testing.T, ctx context.Context, s domain.ConnectionStore) {
+			r, ok := s.(domain.Receipts)
+			if !ok {
+				t.Fatalf("%T keeps no receipts", s)
+			}
+			if done, err := r.Delivered(ctx, "m1"); err != nil || done {
+				t.Fatalf("Delivered before any: %v, %v", done, err)
+			}
+			must(t, r.MarkDelivered(ctx, "m1", time.Now().Add(time.Hour)))
+			must(t, r.MarkDelivered(ctx, "m-old", time.Now().Add(-time.Second)))
+			if done, err := r.Delivered(ctx, "m1"); err != nil || !done {
+				t.Fatalf("Delivered after marking: %v, %v", done, err)
+			}
+			if done, err := r.Delivered(ctx, "m-old"); err != nil || done {
+				t.Fatalf("an expired receipt counts: %v, %v", done, err)
+			}
+			// A receipt is no connection and in no room.
+			if _, err := s.Get(ctx, "m1"); !errors.Is(err, domain.ErrNotFound) {
+				t.Fatalf("Get(m1) = %v", err)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
