@@ -19,5 +19,5 @@ func main() {
 	cfg, awsCfg, log := config.Setup(context.Background(), config.ItemsWriteFunction)
 	items := dynamo.NewItems(dynamodb.NewFromConfig(awsCfg), cfg.ItemsTable)
 	pub := snspub.New(sns.NewFromConfig(awsCfg), cfg.TopicARN)
-	lambda.Start(httpapi.NewWriter(items, pub, cfg.Gate(), log).Handle)
+	lambda.Start(httpapi.NewWriter(items, pub, cfg.Gate(), log, httpapi.WithHistoryTTL(cfg.HistoryTTL)).Handle)
 }

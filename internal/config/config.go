@@ -53,6 +53,9 @@ const (
 	EnvAuthJWKSURL      = "AUTH_JWKS_URL"
 	EnvSigningKeySecret = "SIGNING_KEY_SECRET"
 	EnvAllowedOrigins   = "ALLOWED_ORIGINS"
+	// EnvHistoryTTL is how long a room's history keeps each write's
+	// event (a Go duration).
+	EnvHistoryTTL = "HISTORY_TTL"
 )
 
 // Read access values.
@@ -83,7 +86,7 @@ func Required(function string) []string {
 	case ItemsReadFunction:
 		return []string{EnvItemsTable, EnvAuthMode, EnvReadAccess}
 	case ItemsWriteFunction:
-		return []string{EnvItemsTable, EnvTopicARN, EnvAuthMode}
+		return []string{EnvItemsTable, EnvTopicARN, EnvAuthMode, EnvHistoryTTL}
 	case AuthorizerFunction:
 		return []string{EnvAuthMode, EnvAuthIssuer, EnvAuthAudience}
 	}
@@ -127,6 +130,7 @@ type Config struct {
 	JWKSURL            string
 	SigningKeySecret   string
 	AllowedOrigins     []string
+	HistoryTTL         time.Duration
 }
 
 // Gate is the handlers' view of AuthMode: behind an authorizer unless auth
@@ -190,6 +194,11 @@ func Load(function string, getenv func(string) string) (Config, error) {
 		case EnvConnectionTTL:
 			c.ConnectionTTL, err = time.ParseDuration(v)
 			if err == nil && c.ConnectionTTL <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
+		case EnvHistoryTTL:
+			c.HistoryTTL, err = time.ParseDuration(v)
+			if err == nil && c.HistoryTTL <= 0 {
 				err = fmt.Errorf("must be positive")
 			}
 		case EnvAuthMode:

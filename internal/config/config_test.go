@@ -40,6 +40,7 @@ func fullEnv() map[string]string {
 		config.EnvAuthJWKSURL:        "",
 		config.EnvSigningKeySecret:   "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf",
 		config.EnvAllowedOrigins:     " https://a.example , https://b.example,",
+		config.EnvHistoryTTL:         "24h",
 	}
 }
 
@@ -81,7 +82,7 @@ func TestLoadEveryFunction(t *testing.T) {
 		},
 		config.ItemsWriteFunction: {
 			ItemsTable: "items", TopicARN: "arn:aws:sns:us-east-1:123456789012:events",
-			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey,
+			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey, HistoryTTL: 24 * time.Hour,
 		},
 		config.AuthorizerFunction: {
 			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey, Issuer: "pushgate", Audience: "app",
@@ -257,7 +258,7 @@ func TestRequiredReturnsAFreshSlice(t *testing.T) {
 		config.EnvFanoutWorkers, config.EnvFanoutAttempts, config.EnvConnectionTTL,
 		config.EnvFanoutFunction, config.EnvFanoutShareSize, config.EnvFanoutOwnShare, config.EnvFanoutRate,
 		config.EnvAuthMode, config.EnvReadAccess, config.EnvRelayRate, config.EnvRelayBurst,
-		config.EnvAuthIssuer, config.EnvAuthAudience,
+		config.EnvAuthIssuer, config.EnvAuthAudience, config.EnvHistoryTTL,
 	}
 	for _, fn := range config.Functions() {
 		t.Run(fn, func(t *testing.T) {

@@ -104,7 +104,11 @@ const (
 // the room. EventID lets clients drop the duplicates at-least-once delivery
 // brings.
 type Event struct {
-	EventID string          `json:"eventId"`
+	EventID string `json:"eventId"`
+	// Seq numbers the room's events 1, 2, 3, … in the order their writes
+	// were stored: a client that saw seq n and then n+2 knows it missed
+	// one, and asks the history for it.
+	Seq     int64           `json:"seq,omitempty"`
 	Type    string          `json:"type"`
 	Room    string          `json:"room"`
 	ID      string          `json:"id"`
@@ -159,12 +163,54 @@ type Precondition struct {
 	IfNoneMatch bool
 }
 
-// ItemReader reads items.
+// EventPage is one page of a room's history.
+type EventPage struct {
+	// Events are in seq order, each as it was pushed.
+	Events []Event
+	// Last is the room's latest seq (0 for a room never written).
+	Last int64
+	// More reports events after the page's last.
+	More bool
+	// Expired reports that events right after the asked seq are no longer
+	// kept: the client has to read the room's items again.
+	Expired bool
+}
+
+// ItemReader reads items and the room's history.
 type ItemReader interface {
 	// GetItem returns the item or an error matching ErrNotFound.
 	GetItem(ctx context.Context, room, id string) (Item, error)
 	// ListItems returns up to limit items of room after cursor, ordered by id.
 	ListItems(ctx context.Context, room, cursor string, limit int) (ItemPage, error)
+	// ListEvents returns up to limit events of room with seq > after, in
+	// seq order.
+	ListEvents(ctx context.Context, room string, after int64, limit int) (EventPage, error)
+}
+
+// HistoryPage makes the page a store answers from the events it still
+// keeps after seq after (in seq order, at least one past limit when there
+// are more), the room's last seq, and limit. Seqs have no holes, so a first
+// kept event other than after+1, while the room has later ones, means the
+// history no longer reaches back that far.
+func HistoryPage(kept []Event, after, last int64, limit int) EventPage {
+	p := EventPage{Last: last}
+	if after < last && (len(kept) == 0 || kept[0].Seq != after+1) {
+		p.Expired = true
+		return p
+	}
+	if len(kept) > limit {
+		kept, p.More = kept[:limit], true
+	}
+	p.Events = kept
+	return p
+}
+
+// Change is what a store records a write's event with: the event id the
+// write publishes, its time, and how long the room's history keeps it.
+type Change struct {
+	Now        time.Time
+	EventID    string
+	HistoryTTL time.Duration
 }
 
 // ItemStore reads and writes items. Versions only grow: a deleted item leaves
@@ -173,12 +219,15 @@ type ItemReader interface {
 type ItemStore interface {
 	ItemReader
 	// PutItem creates or replaces the item, setting Version to the previous
-	// version + 1 and UpdatedAt to now.
-	PutItem(ctx context.Context, it Item, pre Precondition, now time.Time) (Put, error)
-	// DeleteItem tombstones the item and returns it with its new version.
+	// version + 1 and UpdatedAt to ch.Now. In the same atomic write it
+	// takes the room's next seq and keeps the event in the history.
+	PutItem(ctx context.Context, it Item, pre Precondition, ch Change) (Put, error)
+	// DeleteItem tombstones the item and returns it with its new version,
+	// its event taking a seq and a place in the history as PutItem's does.
 	// Deleting an already deleted item returns the tombstone again with
-	// Repeated set, so a delete whose event was lost can be retried.
-	DeleteItem(ctx context.Context, room, id string, pre Precondition, now time.Time) (Deleted, error)
+	// Repeated set and the event it recorded then (same id, same seq), so a
+	// delete whose event was lost can be retried.
+	DeleteItem(ctx context.Context, room, id string, pre Precondition, ch Change) (Deleted, error)
 }
 
 // Put is the outcome of ItemStore.PutItem.
@@ -187,12 +236,25 @@ type Put struct {
 	// Created reports that no live item was there before (none, or a
 	// tombstone): the write answers 201 rather than 200.
 	Created bool
+	// Event is the change as the history keeps it, to publish.
+	Event Event
 }
 
 // Deleted is the outcome of ItemStore.DeleteItem.
 type Deleted struct {
 	Item     Item
 	Repeated bool
+	Event    Event
+}
+
+// PutEvent is the event of a stored put.
+func PutEvent(it Item, eventID string, seq int64) Event {
+	return Event{EventID: eventID, Seq: seq, Type: EventItemPut, Room: it.Room, ID: it.ID, Version: it.Version, Data: it.Data, Time: it.UpdatedAt}
+}
+
+// DeleteEvent is the event of a stored delete.
+func DeleteEvent(it Item, eventID string, seq int64) Event {
+	return Event{EventID: eventID, Seq: seq, Type: EventItemDeleted, Room: it.Room, ID: it.ID, Version: it.Version, Time: it.UpdatedAt}
 }
 
 // Publisher sends an event to every broadcaster.

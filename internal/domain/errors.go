@@ -26,6 +26,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeRateLimited      = "rate_limited"
+	CodeHistoryExpired   = "history_expired"
 )
 
 // Error is a failure the caller can act on: it carries a stable code, a

@@ -194,22 +194,22 @@ func TestRecordLayout(t *testing.T) {
 
 	itemStore := dynamo.NewItems(client, items)
 	data := "{ \"k\" :\t[1,2] }\n"
-	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "live", Data: []byte(data)}, domain.Precondition{}, connected); err != nil {
+	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "live", Data: []byte(data)}, domain.Precondition{}, domain.Change{Now: connected, EventID: "ev-1", HistoryTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "gone", Data: []byte(`{}`)}, domain.Precondition{}, connected); err != nil {
+	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "gone", Data: []byte(`{}`)}, domain.Precondition{}, domain.Change{Now: connected, EventID: "ev-2", HistoryTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := itemStore.DeleteItem(ctx, "r", "gone", domain.Precondition{}, connected); err != nil {
+	if _, err := itemStore.DeleteItem(ctx, "r", "gone", domain.Precondition{}, domain.Change{Now: connected, EventID: "ev-3", HistoryTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "back", Data: []byte(`1`)}, domain.Precondition{}, connected); err != nil {
+	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "back", Data: []byte(`1`)}, domain.Precondition{}, domain.Change{Now: connected, EventID: "ev-4", HistoryTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := itemStore.DeleteItem(ctx, "r", "back", domain.Precondition{}, connected); err != nil {
+	if _, err := itemStore.DeleteItem(ctx, "r", "back", domain.Precondition{}, domain.Change{Now: connected, EventID: "ev-5", HistoryTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "back", Data: []byte(`2`)}, domain.Precondition{}, connected); err != nil {
+	if _, err := itemStore.PutItem(ctx, domain.Item{Room: "r", ID: "back", Data: []byte(`2`)}, domain.Precondition{}, domain.Change{Now: connected, EventID: "ev-6", HistoryTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	stamp := "S:" + connected.Format(time.RFC3339Nano)
@@ -221,13 +221,27 @@ func TestRecordLayout(t *testing.T) {
 	}{
 		{"item", items, map[string]string{"room": "r", "id": "live"}, map[string]string{
 			"room": "S:r", "id": "S:live", "data": "S:" + data, "version": "N:1", "updatedAt": stamp,
+			"seq": "N:1", "eventId": "S:ev-1",
 		}},
 		{"tombstone", items, map[string]string{"room": "r", "id": "gone"}, map[string]string{
 			"room": "S:r", "id": "S:gone", "version": "N:2", "updatedAt": stamp, "deleted": "BOOL:true",
 			"expiresAt": "N:" + strconv.FormatInt(connected.Add(30*24*time.Hour).Unix(), 10),
+			"seq":       "N:3",
+			"eventId":   "S:ev-3",
 		}},
 		{"item put over a tombstone", items, map[string]string{"room": "r", "id": "back"}, map[string]string{
 			"room": "S:r", "id": "S:back", "data": "S:2", "version": "N:3", "updatedAt": stamp,
+			"seq": "N:6", "eventId": "S:ev-6",
+		}},
+		// The room's counter and its history, in the same partition under
+		// ids no item can have.
+		{"the room's counter", items, map[string]string{"room": "r", "id": "#seq"}, map[string]string{
+			"room": "S:r", "id": "S:#seq", "seq": "N:6",
+		}},
+		{"a history record", items, map[string]string{"room": "r", "id": "#ev#00000000000000000001"}, map[string]string{
+			"room": "S:r", "id": "S:#ev#00000000000000000001",
+			"event":     "S:" + `{"eventId":"ev-1","seq":1,"type":"item.put","room":"r","id":"live","version":1,"time":"` + connected.UTC().Format(time.RFC3339Nano) + `","data":` + data + `}`,
+			"expiresAt": "N:" + strconv.FormatInt(connected.Add(time.Hour).Unix(), 10),
 		}},
 	}...)
 

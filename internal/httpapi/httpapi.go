@@ -26,8 +26,9 @@ const MaxItemBytes = 128*1024 - 2*1024
 
 // Route paths, as they appear in API Gateway route keys.
 const (
-	ItemPath  = "/rooms/{room}/items/{id}"
-	ItemsPath = "/rooms/{room}/items"
+	ItemPath   = "/rooms/{room}/items/{id}"
+	ItemsPath  = "/rooms/{room}/items"
+	EventsPath = "/rooms/{room}/events"
 )
 
 // Handler answers API Gateway HTTP API (payload 2.0) requests for items. A
@@ -45,6 +46,8 @@ type Handler struct {
 	// newEventID names each published event so clients can drop the
 	// duplicates at-least-once delivery brings.
 	newEventID func() string
+	// historyTTL is how long the room's history keeps a write's event.
+	historyTTL time.Duration
 	// allow lists the methods served per route; the rest get 405.
 	allow map[route][]string
 }
@@ -58,6 +61,13 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 // WithEventIDs replaces the random event id generator.
 func WithEventIDs(gen func() string) Option { return func(h *Handler) { h.newEventID = gen } }
 
+// WithHistoryTTL sets how long the room's history keeps each write's event
+// (default DefaultHistoryTTL).
+func WithHistoryTTL(d time.Duration) Option { return func(h *Handler) { h.historyTTL = d } }
+
+// DefaultHistoryTTL is the template's HistoryTTL default.
+const DefaultHistoryTTL = 24 * time.Hour
+
 // NewReader returns the handler of the read Lambda: GET of one item and of a
 // room's item list, for callers gate lets join the room (an open gate: for
 // everyone); PUT and DELETE get 405.
@@ -67,8 +77,9 @@ func NewReader(r domain.ItemReader, gate auth.Gate, log *slog.Logger, opts ...Op
 		gate:   gate,
 		log:    log,
 		allow: map[route][]string{
-			routeItem:  {http.MethodGet},
-			routeItems: {http.MethodGet},
+			routeItem:   {http.MethodGet},
+			routeItems:  {http.MethodGet},
+			routeEvents: {http.MethodGet},
 		},
 	}, opts)
 }
@@ -84,8 +95,9 @@ func NewWriter(s domain.ItemStore, p domain.Publisher, gate auth.Gate, log *slog
 		gate:   gate,
 		log:    log,
 		allow: map[route][]string{
-			routeItem:  {http.MethodPut, http.MethodDelete},
-			routeItems: nil,
+			routeItem:   {http.MethodPut, http.MethodDelete},
+			routeItems:  nil,
+			routeEvents: nil,
 		},
 	}, opts)
 }
@@ -93,6 +105,7 @@ func NewWriter(s domain.ItemStore, p domain.Publisher, gate auth.Gate, log *slog
 func newHandler(h *Handler, opts []Option) *Handler {
 	h.now = time.Now
 	h.newEventID = domain.NewID
+	h.historyTTL = DefaultHistoryTTL
 	for _, o := range opts {
 		o(h)
 	}
@@ -108,6 +121,7 @@ const (
 	routeNone route = iota
 	routeItem
 	routeItems
+	routeEvents
 )
 
 func (r route) String() string {
@@ -116,6 +130,8 @@ func (r route) String() string {
 		return ItemPath
 	case routeItems:
 		return ItemsPath
+	case routeEvents:
+		return EventsPath
 	}
 	return ""
 }
@@ -127,6 +143,7 @@ type request struct {
 	route   route
 	method  string
 	user    string
+	seq     int64
 	room    string
 	id      string
 	version int64
@@ -149,7 +166,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 
 // apiMethods are the methods the HTTP API serves on a resource.
 func apiMethods(r route) []string {
-	if r == routeItems {
+	if r == routeItems || r == routeEvents {
 		return []string{http.MethodGet}
 	}
 	return []string{http.MethodGet, http.MethodPut, http.MethodDelete}
@@ -191,6 +208,8 @@ func (h *Handler) serve(ctx context.Context, req *request) events.APIGatewayV2HT
 	switch {
 	case req.route == routeItems:
 		return h.list(ctx, req)
+	case req.route == routeEvents:
+		return h.events(ctx, req)
 	case req.method == http.MethodGet:
 		return h.get(ctx, req)
 	case req.method == http.MethodPut:
@@ -221,6 +240,8 @@ func resolve(ev events.APIGatewayV2HTTPRequest) (r route, room, id string, ok bo
 		return routeItem, ev.PathParameters["room"], ev.PathParameters["id"], true
 	case ItemsPath:
 		return routeItems, ev.PathParameters["room"], "", true
+	case EventsPath:
+		return routeEvents, ev.PathParameters["room"], "", true
 	}
 	return routeNone, "", "", false
 }
@@ -241,6 +262,8 @@ func resolvePath(ev events.APIGatewayV2HTTPRequest) (route, string, string, bool
 	case slices.Contains(seg, ""):
 	case len(seg) == 3 && seg[0] == "rooms" && seg[2] == "items":
 		return routeItems, seg[1], "", true
+	case len(seg) == 3 && seg[0] == "rooms" && seg[2] == "events":
+		return routeEvents, seg[1], "", true
 	case len(seg) == 4 && seg[0] == "rooms" && seg[2] == "items":
 		return routeItem, seg[1], seg[3], true
 	}
@@ -255,6 +278,7 @@ func (h *Handler) logSummary(ctx context.Context, req *request, resp events.APIG
 		slog.String("id", clip(req.id)),
 		slog.Int("status", resp.StatusCode),
 		slog.Int64("version", req.version),
+		slog.Int64("seq", req.seq),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 	}
 	if req.repeated {

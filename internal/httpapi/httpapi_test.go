@@ -61,7 +61,7 @@ func (s *recordingStore) ListItems(ctx context.Context, room, cursor string, lim
 	return s.ItemStore.ListItems(ctx, room, cursor, limit)
 }
 
-func (s *recordingStore) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Put, error) {
+func (s *recordingStore) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now domain.Change) (domain.Put, error) {
 	out, err := s.ItemStore.PutItem(ctx, it, pre, now)
 	if err == nil {
 		s.mu.Lock()
@@ -71,7 +71,7 @@ func (s *recordingStore) PutItem(ctx context.Context, it domain.Item, pre domain
 	return out, err
 }
 
-func (s *recordingStore) DeleteItem(ctx context.Context, room, id string, pre domain.Precondition, now time.Time) (domain.Deleted, error) {
+func (s *recordingStore) DeleteItem(ctx context.Context, room, id string, pre domain.Precondition, now domain.Change) (domain.Deleted, error) {
 	out, err := s.ItemStore.DeleteItem(ctx, room, id, pre, now)
 	if err == nil {
 		s.mu.Lock()
@@ -144,7 +144,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	clock := func() time.Time { return fixedNow }
 	f.reader = httpapi.NewReader(f.store, auth.Gate{}, log, httpapi.WithClock(clock))
-	f.writer = httpapi.NewWriter(f.store, f.pub, auth.Gate{}, log, httpapi.WithClock(clock), httpapi.WithEventIDs(ids))
+	// The clock is fixed in the past; the history must outlive it.
+	f.writer = httpapi.NewWriter(f.store, f.pub, auth.Gate{}, log, httpapi.WithClock(clock), httpapi.WithEventIDs(ids), httpapi.WithHistoryTTL(100*365*24*time.Hour))
 	return f
 }
 
@@ -542,7 +543,8 @@ func TestPutAfterDeleteIsCreated(t *testing.T) {
 }
 
 // TestPutDoesNotReadFirst: the store's answer tells a create from a
-// replace, so a PUT costs one write and no read, and works while reads fail.
+// replace, so the handler reads nothing of its own before a PUT (the store
+// reads what its transaction needs), and a PUT works while GETs fail.
 func TestPutDoesNotReadFirst(t *testing.T) {
 	f := newFixture(t)
 	f.store.getErr = errors.New("reads are failing")
@@ -568,16 +570,18 @@ func TestPublishedEvents(t *testing.T) {
 	stamp := fixedNow.UTC()
 	want := []domain.Event{
 		{EventID: "evt-1", Type: domain.EventItemPut, Room: "room.1", ID: "item:1", Version: 1, Data: json.RawMessage(data), Time: stamp},
-		{EventID: "evt-2", Type: domain.EventItemDeleted, Room: "room.1", ID: "item:1", Version: 2, Time: stamp},
-		{EventID: "evt-3", Type: domain.EventItemDeleted, Room: "room.1", ID: "item:1", Version: 2, Time: stamp},
+		{EventID: "evt-2", Seq: 2, Type: domain.EventItemDeleted, Room: "room.1", ID: "item:1", Version: 2, Time: stamp},
+		// The repeated delete publishes the event the delete recorded.
+		{EventID: "evt-2", Seq: 2, Type: domain.EventItemDeleted, Room: "room.1", ID: "item:1", Version: 2, Time: stamp},
 	}
+	want[0].Seq = 1
 	got := f.pub.published()
 	if len(got) != len(want) {
 		t.Fatalf("published %d events, want %d", len(got), len(want))
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.EventID != w.EventID || g.Type != w.Type || g.Room != w.Room || g.ID != w.ID ||
+		if g.EventID != w.EventID || g.Seq != w.Seq || g.Type != w.Type || g.Room != w.Room || g.ID != w.ID ||
 			g.Version != w.Version || !bytes.Equal(g.Data, w.Data) || !g.Time.Equal(w.Time) {
 			t.Errorf("event %d = %+v, want %+v", i, g, w)
 		}

@@ -29,17 +29,22 @@ func (h *Handler) put(ctx context.Context, req *request) events.APIGatewayV2HTTP
 	if err != nil {
 		return errorResponse(req, err)
 	}
-	put, err := h.store.PutItem(ctx, domain.Item{Room: req.room, ID: req.id, Data: data}, pre, h.now())
+	put, err := h.store.PutItem(ctx, domain.Item{Room: req.room, ID: req.id, Data: data}, pre, h.change())
 	if err != nil {
 		return errorResponse(req, err)
 	}
 	it := put.Item
-	req.version = it.Version
+	req.version, req.seq = it.Version, put.Event.Seq
 	status := http.StatusOK
 	if put.Created {
 		status = http.StatusCreated
 	}
-	return h.publish(ctx, req, status, it, domain.EventItemPut)
+	return h.publish(ctx, req, status, it, put.Event)
+}
+
+// change is what the store records the write's event with.
+func (h *Handler) change() domain.Change {
+	return domain.Change{Now: h.now(), EventID: h.newEventID(), HistoryTTL: h.historyTTL}
 }
 
 func (h *Handler) delete(ctx context.Context, req *request) events.APIGatewayV2HTTPResponse {
@@ -47,31 +52,24 @@ func (h *Handler) delete(ctx context.Context, req *request) events.APIGatewayV2H
 	if err != nil {
 		return errorResponse(req, err)
 	}
-	d, err := h.store.DeleteItem(ctx, req.room, req.id, pre, h.now())
+	d, err := h.store.DeleteItem(ctx, req.room, req.id, pre, h.change())
 	if err != nil {
 		return errorResponse(req, err)
 	}
 	it := d.Item
 	it.Room, it.ID, it.Data = req.room, req.id, nil
-	req.version = it.Version
+	req.version, req.seq = it.Version, d.Event.Seq
 	req.repeated = d.Repeated
-	// A repeated delete publishes again: that is how a delete whose event
-	// was lost is retried.
-	return h.publish(ctx, req, http.StatusOK, it, domain.EventItemDeleted)
+	// A repeated delete publishes its event again (same id, same seq):
+	// that is how a delete whose event was lost is retried.
+	return h.publish(ctx, req, http.StatusOK, it, d.Event)
 }
 
-// publish sends the stored change as one event. When that fails the write
-// stays: repeating the request stores or tombstones again and publishes.
-func (h *Handler) publish(ctx context.Context, req *request, status int, it domain.Item, eventType string) events.APIGatewayV2HTTPResponse {
-	ev := domain.Event{
-		EventID: h.newEventID(),
-		Type:    eventType,
-		Room:    it.Room,
-		ID:      it.ID,
-		Version: it.Version,
-		Data:    it.Data,
-		Time:    it.UpdatedAt,
-	}
+// publish sends the stored change's event. When that fails the write
+// stays, and so does its event in the room's history, where clients that
+// see the next seq find it; repeating the request publishes again.
+func (h *Handler) publish(ctx context.Context, req *request, status int, it domain.Item, ev domain.Event) events.APIGatewayV2HTTPResponse {
+	eventType := ev.Type
 	withData := eventType == domain.EventItemPut
 	err := h.pub.Publish(ctx, ev)
 	if err == nil {

@@ -224,7 +224,7 @@ func (s *Stack) build(ctx context.Context, written *samtemplate.Template) error 
 			if err != nil {
 				return err
 			}
-			h := httpapi.NewWriter(items(fn), pub, fn.cfg.Gate(), fn.log)
+			h := httpapi.NewWriter(items(fn), pub, fn.cfg.Gate(), fn.log, httpapi.WithHistoryTTL(fn.cfg.HistoryTTL))
 			fn.handler, fn.http = h.Handle, h.Handle
 		}
 	}

@@ -19,6 +19,19 @@ const TombstoneTTL = 30 * 24 * time.Hour
 type Items struct {
 	mu    sync.Mutex
 	rooms map[string]map[string]storedItem
+	// history is each room's seq counter and the events it keeps.
+	history map[string]*roomHistory
+}
+
+// roomHistory mirrors the room's counter record and event records.
+type roomHistory struct {
+	last   int64
+	events []keptEvent // in seq order
+}
+
+type keptEvent struct {
+	domain.Event
+	expiresAt time.Time
 }
 
 var _ domain.ItemStore = (*Items)(nil)
@@ -31,16 +44,18 @@ type storedItem struct {
 	updatedAt time.Time
 	deleted   bool
 	expiresAt time.Time
+	// event is the last write's event, which a repeated delete returns.
+	event domain.Event
 }
 
 // NewItems returns an empty store.
 func NewItems() *Items {
-	return &Items{rooms: map[string]map[string]storedItem{}}
+	return &Items{rooms: map[string]map[string]storedItem{}, history: map[string]*roomHistory{}}
 }
 
 // PutItem creates or replaces the item, continuing its version sequence
 // across deletions.
-func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, now time.Time) (domain.Put, error) {
+func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondition, ch domain.Change) (domain.Put, error) {
 	if err := ctx.Err(); err != nil {
 		return domain.Put{}, err
 	}
@@ -57,18 +72,39 @@ func (s *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precondi
 	rec := storedItem{
 		data:      slices.Clone([]byte(it.Data)),
 		version:   old.version + 1,
-		updatedAt: now.UTC(),
+		updatedAt: ch.Now.UTC(),
 	}
+	stored := rec.item(it.Room, it.ID)
+	rec.event = s.record(it.Room, ch, func(seq int64) domain.Event { return domain.PutEvent(stored, ch.EventID, seq) })
 	if s.rooms[it.Room] == nil {
 		s.rooms[it.Room] = map[string]storedItem{}
 	}
 	s.rooms[it.Room][it.ID] = rec
-	return domain.Put{Item: rec.item(it.Room, it.ID), Created: !live}, nil
+	return domain.Put{Item: stored, Created: !live, Event: rec.event}, nil
+}
+
+// record takes the room's next seq for the event ev makes of it and keeps
+// it in the history (with the item's write, under one lock: atomically).
+func (s *Items) record(room string, ch domain.Change, ev func(seq int64) domain.Event) domain.Event {
+	h := s.history[room]
+	if h == nil {
+		h = &roomHistory{}
+		s.history[room] = h
+	}
+	// Drop what TTL would have: the oldest first, so the history stays
+	// bounded in a long-running stack.
+	for len(h.events) > 0 && !h.events[0].expiresAt.After(ch.Now) {
+		h.events = h.events[1:]
+	}
+	h.last++
+	e := ev(h.last)
+	h.events = append(h.events, keptEvent{Event: e, expiresAt: ch.Now.Add(ch.HistoryTTL)})
+	return e
 }
 
 // DeleteItem tombstones the item; deleting a tombstone returns it again
 // with Repeated set.
-func (s *Items) DeleteItem(ctx context.Context, room, id string, pre domain.Precondition, now time.Time) (domain.Deleted, error) {
+func (s *Items) DeleteItem(ctx context.Context, room, id string, pre domain.Precondition, ch domain.Change) (domain.Deleted, error) {
 	if err := ctx.Err(); err != nil {
 		return domain.Deleted{}, err
 	}
@@ -79,18 +115,43 @@ func (s *Items) DeleteItem(ctx context.Context, room, id string, pre domain.Prec
 	case !exists:
 		return domain.Deleted{}, fmt.Errorf("memstore: delete item %s/%s: %w", room, id, domain.ErrNotFound)
 	case old.deleted:
-		return domain.Deleted{Item: old.item(room, id), Repeated: true}, nil
+		return domain.Deleted{Item: old.item(room, id), Repeated: true, Event: old.event}, nil
 	case pre.IfMatch > 0 && old.version != pre.IfMatch:
 		return domain.Deleted{}, fmt.Errorf("memstore: delete item %s/%s if-match %d: %w", room, id, pre.IfMatch, domain.ErrPrecondition)
 	}
 	rec := storedItem{
 		version:   old.version + 1,
-		updatedAt: now.UTC(),
+		updatedAt: ch.Now.UTC(),
 		deleted:   true,
-		expiresAt: now.Add(TombstoneTTL),
+		expiresAt: ch.Now.Add(TombstoneTTL),
 	}
+	stored := rec.item(room, id)
+	rec.event = s.record(room, ch, func(seq int64) domain.Event { return domain.DeleteEvent(stored, ch.EventID, seq) })
 	s.rooms[room][id] = rec
-	return domain.Deleted{Item: rec.item(room, id)}, nil
+	return domain.Deleted{Item: stored, Event: rec.event}, nil
+}
+
+// ListEvents returns the kept events of room after seq after; expired ones
+// are gone, as DynamoDB's TTL removes them.
+func (s *Items) ListEvents(ctx context.Context, room string, after int64, limit int) (domain.EventPage, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.EventPage{}, err
+	}
+	limit = domain.ListLimit(limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.history[room]
+	if h == nil {
+		return domain.EventPage{}, nil
+	}
+	now := time.Now()
+	var kept []domain.Event
+	for _, e := range h.events {
+		if e.Seq > after && e.expiresAt.After(now) {
+			kept = append(kept, e.Event)
+		}
+	}
+	return domain.HistoryPage(kept, after, h.last, limit), nil
 }
 
 // GetItem returns a live item; a tombstone is not found.

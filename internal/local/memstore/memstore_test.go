@@ -91,7 +91,7 @@ func TestStoredValuesAreNotShared(t *testing.T) {
 
 	items := memstore.NewItems()
 	data := []byte(`{"a":1}`)
-	put, err := items.PutItem(ctx, domain.Item{Room: "r", ID: "i", Data: data}, domain.Precondition{}, time.Now())
+	put, err := items.PutItem(ctx, domain.Item{Room: "r", ID: "i", Data: data}, domain.Precondition{}, domain.Change{Now: time.Now(), EventID: "e", HistoryTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

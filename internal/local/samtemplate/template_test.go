@@ -280,6 +280,7 @@ func TestRepoHTTPRoutes(t *testing.T) {
 	routes := func(reads, writes string) []route {
 		return []route{
 			{"ANY", "$default", config.ItemsReadFunction, ""},
+			{"GET", "/rooms/{room}/events", config.ItemsReadFunction, reads},
 			{"ANY", "/rooms/{room}/items", config.ItemsReadFunction, ""},
 			{"GET", "/rooms/{room}/items", config.ItemsReadFunction, reads},
 			{"ANY", "/rooms/{room}/items/{id}", config.ItemsReadFunction, ""},
@@ -496,8 +497,11 @@ func wantGrants() map[string]map[string][]string {
 			"dynamodb:Query":   {itemsTableArn},
 		},
 		config.ItemsWriteFunction: {
-			// Preconditions read the item; puts and deletes are updates.
+			// A write reads the item and the room's counter, then puts the
+			// item and the history record and moves the counter in one
+			// transaction.
 			"dynamodb:GetItem":    {itemsTableArn},
+			"dynamodb:PutItem":    {itemsTableArn},
 			"dynamodb:UpdateItem": {itemsTableArn},
 			"sns:Publish":         {pushTopicArn},
 		},

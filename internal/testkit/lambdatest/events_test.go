@@ -412,6 +412,7 @@ func sampleChecks(root string) map[string]func(*testing.T, []byte) {
 		"http-put-base64.json":    checkHTTP(httpEvent{method: "PUT", path: httpapi.ItemPath, base64: true}),
 		"http-get.json":           checkHTTP(httpEvent{method: "GET", path: httpapi.ItemPath}),
 		"http-list.json":          checkHTTP(httpEvent{method: "GET", path: httpapi.ItemsPath}),
+		"http-events.json":        checkHTTP(httpEvent{method: "GET", path: httpapi.EventsPath}),
 		"http-delete.json":        checkHTTP(httpEvent{method: "DELETE", path: httpapi.ItemPath}),
 		"sns-item-put.json":       checkSNSItemPut(root),
 		"broadcast-share.json":    checkShare(root),

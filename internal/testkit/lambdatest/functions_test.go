@@ -175,6 +175,7 @@ func (s *stack) env(t *testing.T, function string) map[string]string {
 		config.EnvAuthJWKSURL:        "",
 		config.EnvSigningKeySecret:   s.signingKey,
 		config.EnvAllowedOrigins:     "",
+		config.EnvHistoryTTL:         "24h",
 	}
 	env := BaseEnv(s.moto, s.home)
 	env["AWS_LAMBDA_FUNCTION_NAME"] = function
@@ -540,6 +541,24 @@ func testItemsFunctions(t *testing.T, a artifacts) {
 		}},
 		{"get after delete", read, "http-get.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
 			wantError(t, resp, http.StatusNotFound, domain.CodeNotFound)
+		}},
+		// The room's history after seq 1: the three later writes, with
+		// their seqs, as they were published.
+		{"history", read, "http-events.json", func(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
+			page := decodeJSON[struct {
+				Events []eventFrame `json:"events"`
+				Last   int64        `json:"last"`
+			}](t, resp.Body)
+			published, _ := published(t, s.notes)
+			if resp.StatusCode != http.StatusOK || page.Last != 4 || len(page.Events) != 3 || len(published) != 4 {
+				t.Fatalf("response %d %s; want 200, last 4, the 3 events after seq 1", resp.StatusCode, resp.Body)
+			}
+			for i, e := range page.Events {
+				p := published[i+1]
+				if e.Action != wire.ActionEvent || e.Seq != int64(i+2) || e.EventID != p.EventID || e.Seq != p.Seq || e.Version != p.Version {
+					t.Errorf("history event %d = %+v; published %+v", i, e, p)
+				}
+			}
 		}},
 	}
 	covered := map[string]bool{}

@@ -44,7 +44,7 @@ func Functions() []Function {
 			"ws-unsubscribe.json", "ws-invalid.json", "ws-unknown-action.json", "ws-disconnect.json",
 		}},
 		{Name: config.BroadcastFunction, Dir: "cmd/broadcast", Events: []string{"sns-item-put.json", "broadcast-share.json"}},
-		{Name: config.ItemsReadFunction, Dir: "cmd/items-read", Events: []string{"http-get.json", "http-list.json"}},
+		{Name: config.ItemsReadFunction, Dir: "cmd/items-read", Events: []string{"http-get.json", "http-list.json", "http-events.json"}},
 		{Name: config.ItemsWriteFunction, Dir: "cmd/items-write", Events: []string{
 			"http-put.json", "http-put-base64.json", "http-delete.json",
 		}},

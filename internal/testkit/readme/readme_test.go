@@ -68,7 +68,7 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{`"version":1`, `"code":"precondition_failed"`, `"version":2`, `{"message":"Unauthorized"}`,
-		`"code":"forbidden"`, "\n401\n", "CONNECTION ID", id, `"version":3`, `"statusCode":201`} {
+		`"code":"forbidden"`, `"seq":2,"type":"item.put"`, `"last":2}`, "\n401\n", "CONNECTION ID", id, `"version":3`, `"statusCode":201`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the tour's output lacks %s:\n%s", want, out)
 		}

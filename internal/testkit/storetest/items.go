@@ -70,7 +70,7 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 		{"put reports whether it created the item", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			step := func(what string, want bool) {
 				t.Helper()
-				p, err := s.PutItem(ctx, item("r", "a", `{}`), none, now)
+				p, err := s.PutItem(ctx, item("r", "a", `{}`), none, at(now))
 				must(t, err)
 				if p.Created != want {
 					t.Errorf("%s: Created = %v, want %v", what, p.Created, want)
@@ -78,7 +78,7 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			}
 			step("first put", true)
 			step("replace", false)
-			_, err := s.DeleteItem(ctx, "r", "a", none, now)
+			_, err := s.DeleteItem(ctx, "r", "a", none, at(now))
 			must(t, err)
 			step("put over a tombstone", true)
 		}},
@@ -102,7 +102,7 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			if v := mustPutItem(t, ctx, s, item("r", "a", `2`), none, now).Version; v != 2 {
 				t.Fatalf("second put version = %d, want 2", v)
 			}
-			del, err := s.DeleteItem(ctx, "r", "a", none, later)
+			del, err := s.DeleteItem(ctx, "r", "a", none, at(later))
 			must(t, err)
 			if del.Repeated || del.Item.Version != 3 || del.Item.Room != "r" || del.Item.ID != "a" || !del.Item.UpdatedAt.Equal(later) {
 				t.Fatalf("delete = %+v, want version 3 at %v, not repeated", del, later)
@@ -113,7 +113,7 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			_, err = s.GetItem(ctx, "r", "a")
 			assertIs(t, err, domain.ErrNotFound)
 
-			again, err := s.DeleteItem(ctx, "r", "a", none, later.Add(time.Hour))
+			again, err := s.DeleteItem(ctx, "r", "a", none, at(later.Add(time.Hour)))
 			must(t, err)
 			if !again.Repeated || again.Item.Version != 3 || !again.Item.UpdatedAt.Equal(later) {
 				t.Fatalf("repeated delete = %+v, want the version 3 tombstone again, repeated", again)
@@ -125,32 +125,32 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 		{"if-match writes only over the matching version", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
 			mustPutItem(t, ctx, s, item("r", "a", `2`), domain.Precondition{IfMatch: 1}, now)
-			_, err := s.PutItem(ctx, item("r", "a", `stale`), domain.Precondition{IfMatch: 1}, later)
+			_, err := s.PutItem(ctx, item("r", "a", `stale`), domain.Precondition{IfMatch: 1}, at(later))
 			assertIs(t, err, domain.ErrPrecondition)
 			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`2`), Version: 2, UpdatedAt: now})
 		}},
 		{"if-match on a missing item fails", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
-			_, err := s.PutItem(ctx, item("r", "a", `1`), domain.Precondition{IfMatch: 1}, now)
+			_, err := s.PutItem(ctx, item("r", "a", `1`), domain.Precondition{IfMatch: 1}, at(now))
 			assertIs(t, err, domain.ErrPrecondition)
 			_, err = s.GetItem(ctx, "r", "a")
 			assertIs(t, err, domain.ErrNotFound)
 		}},
 		{"if-match on a deleted item fails", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
-			_, err := s.DeleteItem(ctx, "r", "a", none, now)
+			_, err := s.DeleteItem(ctx, "r", "a", none, at(now))
 			must(t, err)
 			for _, v := range []int64{1, 2} {
-				_, err = s.PutItem(ctx, item("r", "a", `x`), domain.Precondition{IfMatch: v}, now)
+				_, err = s.PutItem(ctx, item("r", "a", `x`), domain.Precondition{IfMatch: v}, at(now))
 				assertIs(t, err, domain.ErrPrecondition)
 			}
 		}},
 		{"if-none-match creates only", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			create := domain.Precondition{IfNoneMatch: true}
 			mustPutItem(t, ctx, s, item("r", "a", `1`), create, now)
-			_, err := s.PutItem(ctx, item("r", "a", `2`), create, later)
+			_, err := s.PutItem(ctx, item("r", "a", `2`), create, at(later))
 			assertIs(t, err, domain.ErrConflict)
 			assertItem(t, mustGetItem(t, ctx, s, "r", "a"), domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`1`), Version: 1, UpdatedAt: now})
-			_, err = s.DeleteItem(ctx, "r", "a", none, now)
+			_, err = s.DeleteItem(ctx, "r", "a", none, at(now))
 			must(t, err)
 			got := mustPutItem(t, ctx, s, item("r", "a", `3`), create, later)
 			if got.Version != 3 {
@@ -158,18 +158,18 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			}
 		}},
 		{"delete of a missing item is not found", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
-			_, err := s.DeleteItem(ctx, "r", "nothing", none, now)
+			_, err := s.DeleteItem(ctx, "r", "nothing", none, at(now))
 			assertIs(t, err, domain.ErrNotFound)
-			_, err = s.DeleteItem(ctx, "r", "nothing", domain.Precondition{IfMatch: 1}, now)
+			_, err = s.DeleteItem(ctx, "r", "nothing", domain.Precondition{IfMatch: 1}, at(now))
 			assertIs(t, err, domain.ErrNotFound)
 		}},
 		{"delete with if-match", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
 			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
 			mustPutItem(t, ctx, s, item("r", "a", `2`), none, now)
-			_, err := s.DeleteItem(ctx, "r", "a", domain.Precondition{IfMatch: 1}, now)
+			_, err := s.DeleteItem(ctx, "r", "a", domain.Precondition{IfMatch: 1}, at(now))
 			assertIs(t, err, domain.ErrPrecondition)
 			mustGetItem(t, ctx, s, "r", "a")
-			del, err := s.DeleteItem(ctx, "r", "a", domain.Precondition{IfMatch: 2}, now)
+			del, err := s.DeleteItem(ctx, "r", "a", domain.Precondition{IfMatch: 2}, at(now))
 			must(t, err)
 			if del.Item.Version != 3 || del.Repeated {
 				t.Fatalf("delete = %+v, want version 3", del)
@@ -185,7 +185,7 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			if got := mustGetItem(t, ctx, s, "r1", "a"); string(got.Data) != `1` {
 				t.Fatalf("r1/a data = %s", got.Data)
 			}
-			_, err := s.DeleteItem(ctx, "r2", "a", none, now)
+			_, err := s.DeleteItem(ctx, "r2", "a", none, at(now))
 			must(t, err)
 			mustGetItem(t, ctx, s, "r1", "a")
 		}},
@@ -204,6 +204,98 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 				if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Code != domain.CodeBadRequest {
 					t.Fatalf("ListItems(cursor %q) error = %v, want a 400 %s", cursor, err, domain.CodeBadRequest)
 				}
+			}
+		}},
+		{"writes take the room's seqs and keep their events", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			p1, err := s.PutItem(ctx, item("r", "a", `{"n":1}`), none, domain.Change{Now: now, EventID: "e1", HistoryTTL: time.Hour * 1e6})
+			must(t, err)
+			p2, err := s.PutItem(ctx, item("r", "b", `{"n": 2}`), none, domain.Change{Now: later, EventID: "e2", HistoryTTL: time.Hour * 1e6})
+			must(t, err)
+			d3, err := s.DeleteItem(ctx, "r", "a", none, domain.Change{Now: later, EventID: "e3", HistoryTTL: time.Hour * 1e6})
+			must(t, err)
+			other, err := s.PutItem(ctx, item("other", "a", `1`), none, at(now))
+			must(t, err)
+			if p1.Event.Seq != 1 || p2.Event.Seq != 2 || d3.Event.Seq != 3 || other.Event.Seq != 1 {
+				t.Fatalf("seqs %d %d %d, other room %d; want 1 2 3, 1", p1.Event.Seq, p2.Event.Seq, d3.Event.Seq, other.Event.Seq)
+			}
+			want := []domain.Event{
+				{EventID: "e1", Seq: 1, Type: domain.EventItemPut, Room: "r", ID: "a", Version: 1, Data: json.RawMessage(`{"n":1}`), Time: now.UTC()},
+				{EventID: "e2", Seq: 2, Type: domain.EventItemPut, Room: "r", ID: "b", Version: 1, Data: json.RawMessage(`{"n": 2}`), Time: later.UTC()},
+				{EventID: "e3", Seq: 3, Type: domain.EventItemDeleted, Room: "r", ID: "a", Version: 2, Time: later.UTC()},
+			}
+			for i, got := range []domain.Event{p1.Event, p2.Event, d3.Event} {
+				assertEvent(t, got, want[i])
+			}
+			page, err := s.ListEvents(ctx, "r", 0, 10)
+			must(t, err)
+			if page.Last != 3 || page.More || page.Expired || len(page.Events) != 3 {
+				t.Fatalf("ListEvents(0) = last %d more %v expired %v, %d events", page.Last, page.More, page.Expired, len(page.Events))
+			}
+			for i, got := range page.Events {
+				assertEvent(t, got, want[i])
+			}
+			page, err = s.ListEvents(ctx, "r", 1, 1)
+			must(t, err)
+			if len(page.Events) != 1 || page.Events[0].Seq != 2 || !page.More || page.Last != 3 {
+				t.Fatalf("ListEvents(1, limit 1) = %+v", page)
+			}
+			page, err = s.ListEvents(ctx, "r", 3, 10)
+			must(t, err)
+			if len(page.Events) != 0 || page.More || page.Expired || page.Last != 3 {
+				t.Fatalf("ListEvents(3) = %+v; want nothing more", page)
+			}
+			if page, err = s.ListEvents(ctx, "never-written", 0, 10); err != nil || page.Last != 0 || len(page.Events) != 0 || page.Expired {
+				t.Fatalf("ListEvents of an empty room = %+v, %v", page, err)
+			}
+			// The history is no item.
+			list, err := s.ListItems(ctx, "r", "", 100)
+			must(t, err)
+			if len(list.Items) != 1 || list.Items[0].ID != "b" {
+				t.Fatalf("ListItems = %+v; want only b", list.Items)
+			}
+		}},
+		{"a refused write takes no seq", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			if _, err := s.PutItem(ctx, item("r", "a", `2`), domain.Precondition{IfMatch: 9}, at(now)); !errors.Is(err, domain.ErrPrecondition) {
+				t.Fatalf("stale put: %v", err)
+			}
+			if _, err := s.DeleteItem(ctx, "r", "ghost", none, at(now)); !errors.Is(err, domain.ErrNotFound) {
+				t.Fatalf("delete of nothing: %v", err)
+			}
+			p, err := s.PutItem(ctx, item("r", "a", `3`), none, at(now))
+			must(t, err)
+			if p.Event.Seq != 2 {
+				t.Fatalf("seq after two refused writes = %d, want 2", p.Event.Seq)
+			}
+		}},
+		{"a repeated delete returns the event it recorded", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			mustPutItem(t, ctx, s, item("r", "a", `1`), none, now)
+			first, err := s.DeleteItem(ctx, "r", "a", none, at(later))
+			must(t, err)
+			again, err := s.DeleteItem(ctx, "r", "a", none, at(later.Add(time.Hour)))
+			must(t, err)
+			if !again.Repeated || again.Event.EventID != first.Event.EventID || again.Event.Seq != first.Event.Seq || again.Event.Type != domain.EventItemDeleted {
+				t.Fatalf("repeated delete event %+v, first %+v", again.Event, first.Event)
+			}
+			if page, _ := s.ListEvents(ctx, "r", 0, 10); page.Last != 2 {
+				t.Fatalf("a repeated delete took a seq: last %d", page.Last)
+			}
+		}},
+		{"history past its TTL is expired", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			old := time.Now().Add(-2 * time.Hour)
+			_, err := s.PutItem(ctx, item("r", "a", `1`), none, domain.Change{Now: old, EventID: "old", HistoryTTL: time.Hour})
+			must(t, err)
+			_, err = s.PutItem(ctx, item("r", "a", `2`), none, domain.Change{Now: time.Now(), EventID: "new", HistoryTTL: time.Hour})
+			must(t, err)
+			page, err := s.ListEvents(ctx, "r", 0, 10)
+			must(t, err)
+			if !page.Expired || page.Last != 2 {
+				t.Fatalf("ListEvents(0) = %+v; want expired, last 2", page)
+			}
+			page, err = s.ListEvents(ctx, "r", 1, 10)
+			must(t, err)
+			if page.Expired || len(page.Events) != 1 || page.Events[0].EventID != "new" {
+				t.Fatalf("ListEvents(1) = %+v; want the kept one", page)
 			}
 		}},
 	}
@@ -229,7 +321,7 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			}
 			mustPutItem(t, ctx, s, item("other", "a", `{}`), none, now)
 			for id := range deleted {
-				_, err := s.DeleteItem(ctx, "r", id, none, now)
+				_, err := s.DeleteItem(ctx, "r", id, none, at(now))
 				must(t, err)
 			}
 			perPage := limit
@@ -275,9 +367,24 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 	}
 }
 
+func assertEvent(t *testing.T, got, want domain.Event) {
+	t.Helper()
+	if got.EventID != want.EventID || got.Seq != want.Seq || got.Type != want.Type || got.Room != want.Room || got.ID != want.ID ||
+		got.Version != want.Version || !bytes.Equal(got.Data, want.Data) || !got.Time.Equal(want.Time.Truncate(time.Microsecond)) && !got.Time.Equal(want.Time) {
+		t.Errorf("event %+v\nwant  %+v", got, want)
+	}
+}
+
+// at is a write's Change at now: a fresh event id, history kept for good.
+func at(now time.Time) domain.Change {
+	// The contract's clock is fixed in the past; its history must not
+	// expire by the real one.
+	return domain.Change{Now: now, EventID: domain.NewID(), HistoryTTL: 100 * 365 * 24 * time.Hour}
+}
+
 func mustPutItem(t *testing.T, ctx context.Context, s domain.ItemStore, it domain.Item, pre domain.Precondition, now time.Time) domain.Item {
 	t.Helper()
-	got, err := s.PutItem(ctx, it, pre, now)
+	got, err := s.PutItem(ctx, it, pre, at(now))
 	if err != nil {
 		t.Fatalf("PutItem(%s/%s): %v", it.Room, it.ID, err)
 	}
