@@ -45,7 +45,7 @@ const rows = new Map(); // id → <li>
 const reload = { generation: 0, touched: null };
 
 // For tests and the curious.
-const demo = { room, items, states: [], client: null, api: '', ws: '', connectionId: '' };
+const demo = { room, items, states: [], client: null, api: '', ws: '', connectionId: '', synced: false };
 window.demo = demo;
 
 main().catch((err) => showError(`startup failed: ${err.message}`));
@@ -71,7 +71,9 @@ async function main() {
   el.gameLink.href = `game.html?${new URLSearchParams({ room, ws: gameWS.toString() })}`;
   wireForms(api);
 
-  const client = connect(ws, { room, token });
+  // With api, the client recovers events it missed (after a reconnect, or
+  // on a gap in seq) from the room's history before applying newer ones.
+  const client = connect(ws, { room, token, api });
   demo.client = client;
   setState(client.state);
   client.on('state', ({ state }) => setState(state));
@@ -91,9 +93,22 @@ async function main() {
       })
       .catch(() => {}); // lost before the answer: the next open asks again
     logLine('open', rotated ? 'connection replaced' : reconnect ? 'reconnected' : 'connected');
-    // Anything may have changed while the socket was down; the list is
-    // read after the socket is in the room, so no change falls between.
-    if (!rotated) loadAll(api).catch((err) => showError(`loading the room failed: ${err.message}`));
+    // The first time, read the room: the socket is in it already, so no
+    // change falls between. After that the client fills what the socket
+    // missed from the history ("recovered" below), or says it cannot
+    // ("resync").
+    if (!reconnect) loadAll(api).catch((err) => showError(`loading the room failed: ${err.message}`));
+  });
+  client.on('recovered', ({ after, last, count }) => {
+    logLine('recovered', `${count} missed event${count === 1 ? '' : 's'} after seq ${after} read from the history, now at seq ${last}`);
+  });
+  client.on('resync', ({ last }) => {
+    logLine('resync', `the history no longer reaches back; reloading the room (seq ${last})`);
+    loadAll(api).catch((err) => showError(`loading the room failed: ${err.message}`));
+  });
+  client.on('synced', ({ synced }) => {
+    demo.synced = synced;
+    el.state.dataset.synced = String(synced);
   });
   client.on('close', ({ code, reason, willReconnect }) => {
     logLine('close', `${code}${reason ? ' ' + reason : ''}${willReconnect ? ', reconnecting' : ''}`);
@@ -181,6 +196,8 @@ async function loadAll(api) {
     if (cursor) q.set('cursor', cursor);
     const page = await request('GET', `${api}/rooms/${encodeURIComponent(room)}/items?${q}`);
     if (generation !== reload.generation) return; // a newer reload took over
+    // The room as of seq last: events after it are the ones to follow.
+    if (!cursor && Number.isInteger(page.last)) demo.client?.track(room, page.last);
     for (const it of page.items) listed.set(it.id, it);
     cursor = page.next || '';
   } while (cursor);

@@ -36,6 +36,15 @@
  *                       retry after an unexpected close waits a random time in
  *                       [0, min(max, initial·factorⁿ)] ("full jitter"); n restarts at 0 once a
  *                       connection has stayed open resetAfter ms.
+ *   options.api         the HTTP API's base URL (https://….execute-api.….amazonaws.com, or
+ *                       http://127.0.0.1:3000 locally). With it the client RECOVERS missed events: it
+ *                       tracks each room's last seq, and after a reconnect, a rotation, or on seeing a
+ *                       gap (seq n+2 after n) it fetches the missing ones from
+ *                       GET {api}/rooms/{room}/events?after=n (with the token as a bearer token)
+ *                       before applying newer ones; duplicates are dropped and events are applied in
+ *                       seq order. When the history no longer reaches back, it emits "resync" so the
+ *                       app reads the room's items again. Without it: duplicates dropped, no recovery.
+ *   options.fetch       fetch to use (tests); default globalThis.fetch.
  *   options.dedupe      how many recent eventIds to remember to drop repeated event frames (delivery
  *                       is at least once); default 1000, 0 disables.
  *   options.WebSocket   WebSocket constructor to use (tests); default globalThis.WebSocket.
@@ -48,6 +57,10 @@
  * client.rooms          the rooms this client is in: options.room (or "lobby") unless unsubscribed,
  *                       plus the subscribe()d ones.
  * client.url            the URL actually dialled (with ?room= and &token=).
+ * client.synced         true while open with nothing missed: no history being read, no event held
+ *                       back behind a gap (always true without options.api, once open).
+ * client.track(room, seq) tells the client the room's state it holds is as of seq (the "last" of a
+ *                       GET …/items answer), so events after it are recovered even before one arrives.
  *
  * Events (EventTarget; each is a CustomEvent whose `detail` is shown):
  *   "state"    { state, previous }                  every state change.
@@ -57,8 +70,15 @@
  *                                                   the open socket ended; every "open" gets one "close".
  *   "retry"    { attempt, delay }                   a reconnect attempt is scheduled in `delay` ms.
  *   "frame"    the parsed JSON object               every frame that is a JSON object (others ignored).
- *   "event"    { action:"event", eventId, type, room, id, version, time, data }
- *                                                   item.put / item.deleted events, duplicates dropped.
+ *   "event"    { action:"event", eventId, seq, type, room, id, version, time, data }
+ *                                                   item.put / item.deleted events, duplicates dropped;
+ *                                                   with options.api, per room in seq order with no gap.
+ *   "recovered" { room, after, last, count }        missed events were read from the history and
+ *                                                   applied: count the socket never brought, after seq
+ *                                                   `after`, up to seq `last`.
+ *   "resync"   { room, last }                       the history no longer holds what was missed: read
+ *                                                   the room's items again; events after `last` follow.
+ *   "synced"   { synced }                           client.synced changed.
  *   "message"  { from, action, number, data }       update/delete frames relayed from other clients.
  *   "error"    { action:"error", code, message }    error frames. Code "not_found" means the server
  *                                                   no longer knows this connection: the client
@@ -125,6 +145,12 @@ export class PushgateClient extends EventTarget {
   #timers = { retry: null, ping: null, pong: null, lifetime: null, rotation: null, connect: null, error: null };
   #seen = new Set();
   #seenOrder = [];
+  // Recovery (options.api): per room, the last seq applied, the events held
+  // back behind a gap, and whether the history is being read.
+  #last = new Map();
+  #held = new Map();
+  #recovering = new Set();
+  #wasSynced = false;
   #onOnline = () => this.#retryNow();
 
   constructor(url, options = {}) {
@@ -168,6 +194,16 @@ export class PushgateClient extends EventTarget {
     return rooms;
   }
 
+  get synced() {
+    return this.#state === 'open' && this.#recovering.size === 0 && [...this.#held.values()].every((h) => h.size === 0);
+  }
+
+  track(room, seq) {
+    if (!Number.isInteger(seq) || seq < 0) return;
+    if (!this.#last.has(room) || this.#last.get(room) < seq) this.#last.set(room, seq);
+    this.#releaseHeld(room);
+  }
+
   on(type, fn) {
     const listener = (e) => fn(e.detail);
     this.addEventListener(type, listener);
@@ -208,6 +244,8 @@ export class PushgateClient extends EventTarget {
     if (this.#state === 'closed') return Promise.reject(closedError());
     if (room === this.#home) this.#homeLeft = true;
     this.#subscribed.delete(room);
+    this.#last.delete(room);
+    this.#held.delete(room);
     if (!this.#trySend({ action: 'unsubscribe', room })) return Promise.resolve(null);
     return this.#expectAck('unsubscribe', room);
   }
@@ -302,6 +340,8 @@ export class PushgateClient extends EventTarget {
     this.#resubscribe(ws);
     this.#startTimers();
     this.#emit('open', { reconnect, rotated: false });
+    if (reconnect) this.#catchUp();
+    this.#updateSynced();
   }
 
   // An unexpected end of the current socket: report it and reconnect.
@@ -464,6 +504,7 @@ export class PushgateClient extends EventTarget {
     this.#openedAt = Date.now();
     this.#startTimers();
     this.#emit('open', { reconnect: true, rotated: true });
+    this.#catchUp();
   }
 
   #abandonRotation() {
@@ -516,7 +557,7 @@ export class PushgateClient extends EventTarget {
         return;
       case 'error':
         this.#emit('error', f);
-        if (f.code === 'invalid_room' || f.code === 'too_many_rooms') {
+        if (f.code === 'invalid_room' || f.code === 'too_many_rooms' || (f.code === 'forbidden' && /join/.test(f.message ?? ''))) {
           // Error frames carry no request id: the oldest pending subscribe
           // is the best guess, and it must not be retried on every reconnect.
           const i = this.#pending.findIndex((p) => p.of === 'subscribe');
@@ -537,6 +578,36 @@ export class PushgateClient extends EventTarget {
   }
 
   #deliverEvent(f) {
+    if (this.#wasSeen(f)) return;
+    if (!this.#opts.api || !Number.isInteger(f.seq) || typeof f.room !== 'string') {
+      this.#apply(f);
+      return;
+    }
+    const last = this.#last.get(f.room);
+    if (last === undefined) {
+      // The first event of a room not tracked: it sets the baseline.
+      this.#apply(f);
+      return;
+    }
+    if (f.seq <= last) return; // applied already
+    if (f.seq === last + 1 && !this.#recovering.has(f.room)) {
+      this.#apply(f);
+      return;
+    }
+    // A gap, or the history being read: hold it until what comes before it
+    // has been applied.
+    if (!this.#held.has(f.room)) this.#held.set(f.room, new Map());
+    this.#held.get(f.room).set(f.seq, f);
+    this.#updateSynced();
+    this.#recover(f.room);
+  }
+
+  #wasSeen(f) {
+    const limit = this.#opts.dedupe;
+    return limit > 0 && typeof f.eventId === 'string' && this.#seen.has(f.eventId);
+  }
+
+  #apply(f) {
     const limit = this.#opts.dedupe;
     if (limit > 0 && typeof f.eventId === 'string') {
       if (this.#seen.has(f.eventId)) return;
@@ -544,7 +615,98 @@ export class PushgateClient extends EventTarget {
       this.#seenOrder.push(f.eventId);
       if (this.#seenOrder.length > limit) this.#seen.delete(this.#seenOrder.shift());
     }
+    if (Number.isInteger(f.seq) && typeof f.room === 'string') {
+      const last = this.#last.get(f.room);
+      if (last !== undefined && f.seq <= last) return;
+      this.#last.set(f.room, f.seq);
+    }
     this.#emit('event', f);
+  }
+
+  // --- recovery of missed events (options.api) ---
+
+  // #catchUp reads, for every tracked room, what a new socket may have
+  // missed while there was none (or while the old one was replaced).
+  #catchUp() {
+    if (!this.#opts.api) return;
+    for (const room of this.#last.keys()) this.#recover(room);
+  }
+
+  async #recover(room) {
+    if (!this.#opts.api || this.#recovering.has(room) || this.#state === 'closed') return;
+    this.#recovering.add(room);
+    this.#updateSynced();
+    const b = this.#opts.backoff;
+    for (let attempt = 0; this.#state !== 'closed' && this.#last.has(room); attempt++) {
+      try {
+        await this.#readHistory(room);
+        break;
+      } catch {
+        // Unreachable or refusing for now: the events stay held; try again.
+        const cap = Math.min(b.max, b.initial * Math.pow(b.factor, attempt));
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * cap)));
+      }
+    }
+    this.#recovering.delete(room);
+    this.#releaseHeld(room);
+    const held = this.#held.get(room);
+    if (held && held.size > 0 && this.#state !== 'closed') this.#recover(room); // another gap
+    this.#updateSynced();
+  }
+
+  async #readHistory(room) {
+    const fetchFn = this.#opts.fetch || globalThis.fetch;
+    const base = String(this.#opts.api).replace(/\/+$/, '');
+    const token = typeof this.#opts.token === 'function' ? this.#opts.token() : this.#opts.token;
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const start = this.#last.get(room) ?? 0;
+    let after = start;
+    let count = 0;
+    for (;;) {
+      const url = `${base}/rooms/${encodeURIComponent(room)}/events?after=${after}`;
+      const r = await fetchFn(url, { headers, cache: 'no-store' });
+      const body = await r.json().catch(() => ({}));
+      if (r.status === 410 && Number.isInteger(body.last)) {
+        // Too far back: the app reloads the room; events after last follow.
+        this.#last.set(room, body.last);
+        this.#emit('resync', { room, last: body.last });
+        return;
+      }
+      if (!r.ok || !Array.isArray(body.events)) throw new Error(`pushgate: history of ${room}: ${r.status}`);
+      for (const e of body.events) {
+        const before = this.#last.get(room);
+        const wasHeld = this.#held.get(room)?.has(e.seq);
+        this.#apply(e);
+        // Counted: the ones the socket never brought.
+        if (this.#last.get(room) !== before && !wasHeld) count++;
+      }
+      if (!body.next) break;
+      after = Number(body.next);
+    }
+    if (count > 0) this.#emit('recovered', { room, after: start, last: this.#last.get(room), count });
+  }
+
+  // #releaseHeld applies the held events that follow on from the last one
+  // applied, and forgets those already covered.
+  #releaseHeld(room) {
+    const held = this.#held.get(room);
+    if (!held || this.#recovering.has(room)) return;
+    for (const seq of [...held.keys()].sort((a, b) => a - b)) {
+      const last = this.#last.get(room) ?? 0;
+      if (seq <= last) held.delete(seq);
+      else if (seq === last + 1) {
+        this.#apply(held.get(seq));
+        held.delete(seq);
+      } else break;
+    }
+    this.#updateSynced();
+  }
+
+  #updateSynced() {
+    const synced = this.synced;
+    if (synced === this.#wasSynced) return;
+    this.#wasSynced = synced;
+    this.#emit('synced', { synced });
   }
 
   // #trySend sends obj if open. A replacement socket that is already open
@@ -600,6 +762,7 @@ export class PushgateClient extends EventTarget {
     const previous = this.#state;
     this.#state = state;
     this.#emit('state', { state, previous });
+    this.#updateSynced();
   }
 
   #emitClose(detail) {

@@ -26,6 +26,6 @@ func main() {
 	}
 	shares := broadcast.Shares(lambdainvoke.New(lambdaapi.NewFromConfig(awsCfg), cfg.FanoutFunction))
 	set := broadcast.Settings{Topic: cfg.TopicARN, Receipts: conns}
-	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), set, log)
+	h := broadcast.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares).WithCloser(poster), set, log)
 	lambda.Start(h.Invoke)
 }

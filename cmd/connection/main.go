@@ -27,6 +27,6 @@ func main() {
 	}
 	shares := broadcast.Shares(lambdainvoke.New(lambdaapi.NewFromConfig(awsCfg), cfg.FanoutFunction))
 	set := wsapi.Settings{TTL: cfg.ConnectionTTL, Gate: cfg.Gate(), RelayLimit: cfg.RelayLimit}
-	h := wsapi.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares), set, log)
+	h := wsapi.New(conns, fanout.New(poster, conns, cfg.Fanout).WithDispatcher(shares).WithCloser(poster), set, log)
 	lambda.Start(h.Handle)
 }

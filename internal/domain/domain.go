@@ -185,16 +185,20 @@ type ItemReader interface {
 	// ListEvents returns up to limit events of room with seq > after, in
 	// seq order.
 	ListEvents(ctx context.Context, room string, after int64, limit int) (EventPage, error)
+	// LastSeq returns the room's latest seq, 0 for a room never written.
+	LastSeq(ctx context.Context, room string) (int64, error)
 }
 
 // HistoryPage makes the page a store answers from the events it still
 // keeps after seq after (in seq order, at least one past limit when there
 // are more), the room's last seq, and limit. Seqs have no holes, so a first
 // kept event other than after+1, while the room has later ones, means the
-// history no longer reaches back that far.
+// history no longer reaches back that far. An after past the room's last
+// seq means the store lost the room (a local store restarted empty): that
+// client, too, must read the room again.
 func HistoryPage(kept []Event, after, last int64, limit int) EventPage {
 	p := EventPage{Last: last}
-	if after < last && (len(kept) == 0 || kept[0].Seq != after+1) {
+	if after > last || after < last && (len(kept) == 0 || kept[0].Seq != after+1) {
 		p.Expired = true
 		return p
 	}

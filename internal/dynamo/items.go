@@ -122,7 +122,7 @@ func (st *Items) PutItem(ctx context.Context, it domain.Item, pre domain.Precond
 			return domain.Put{}, fmt.Errorf("dynamo: put item %s/%s if-none-match: %w", it.Room, it.ID, domain.ErrConflict)
 		}
 		stored := domain.Item{Room: it.Room, ID: it.ID, Data: it.Data, Version: old.Version + 1, UpdatedAt: ch.Now.UTC()}
-		last, err := st.lastSeq(ctx, it.Room)
+		last, err := st.LastSeq(ctx, it.Room)
 		if err != nil {
 			return domain.Put{}, err
 		}
@@ -170,7 +170,7 @@ func (st *Items) DeleteItem(ctx context.Context, room, id string, pre domain.Pre
 			return domain.Deleted{}, fmt.Errorf("dynamo: delete item %s/%s if-match %d: %w", room, id, pre.IfMatch, domain.ErrPrecondition)
 		}
 		stored := domain.Item{Room: room, ID: id, Version: old.Version + 1, UpdatedAt: ch.Now.UTC()}
-		last, err := st.lastSeq(ctx, room)
+		last, err := st.LastSeq(ctx, room)
 		if err != nil {
 			return domain.Deleted{}, err
 		}
@@ -191,9 +191,9 @@ func (st *Items) DeleteItem(ctx context.Context, room, id string, pre domain.Pre
 	}
 }
 
-// lastSeq reads the room's counter: the seq of its latest event, 0 for a
+// LastSeq reads the room's counter: the seq of its latest event, 0 for a
 // room never written.
-func (st *Items) lastSeq(ctx context.Context, room string) (int64, error) {
+func (st *Items) LastSeq(ctx context.Context, room string) (int64, error) {
 	out, err := st.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &st.table,
 		Key:            itemKey(room, seqID),
@@ -263,7 +263,7 @@ func nilIfEmpty(m map[string]types.AttributeValue) map[string]types.AttributeVal
 // still there counts as gone).
 func (st *Items) ListEvents(ctx context.Context, room string, after int64, limit int) (domain.EventPage, error) {
 	limit = domain.ListLimit(limit)
-	last, err := st.lastSeq(ctx, room)
+	last, err := st.LastSeq(ctx, room)
 	if err != nil {
 		return domain.EventPage{}, err
 	}

@@ -83,6 +83,9 @@ type Fanout struct {
 	// dispatch hands shares of a big delivery to other invocations; nil
 	// keeps every delivery in this one.
 	dispatch Dispatcher
+	// closer closes a connection whose post failed every attempt; nil
+	// leaves it open.
+	closer Closer
 	// sleep waits between retries; tests replace it to run without delays.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -129,6 +132,21 @@ func (f *Fanout) WithDispatcher(d Dispatcher) *Fanout {
 	return &c
 }
 
+// Closer closes a connection (the Management API's DeleteConnection).
+type Closer interface {
+	Delete(ctx context.Context, connectionID string) error
+}
+
+// WithCloser returns a copy of f that closes each connection whose post
+// failed every attempt. The client then reconnects and reads what it
+// missed from the room's history, rather than waiting for the next event
+// to show it a gap; nothing has to keep the failed post for later.
+func (f *Fanout) WithCloser(c Closer) *Fanout {
+	cp := *f
+	cp.closer = c
+	return &cp
+}
+
 // Result counts what happened to each recipient of one delivery.
 type Result struct {
 	Recipients int `json:"recipients"`
@@ -139,6 +157,9 @@ type Result struct {
 	// Throttled counts the posts answered 429; each was tried again.
 	Throttled int `json:"throttled"`
 	Failed    int `json:"failed"`
+	// Closed counts the failed connections closed so their clients
+	// reconnect and recover.
+	Closed int `json:"closed"`
 	// Shared counts the recipients handed to other invocations, in Shares
 	// shares; they count there, not here.
 	Shared int `json:"shared"`
@@ -158,6 +179,9 @@ func (r *Result) add(o outcome) {
 		r.Gone++
 	case o.err != nil:
 		r.Failed++
+		if o.closed {
+			r.Closed++
+		}
 	default:
 		r.Delivered++
 	}
@@ -168,7 +192,7 @@ func (r *Result) add(o outcome) {
 func (r Result) LogAttrs() []any {
 	attrs := []any{
 		"recipients", r.Recipients, "delivered", r.Delivered, "gone", r.Gone,
-		"retried", r.Retried, "throttled", r.Throttled, "failed", r.Failed,
+		"retried", r.Retried, "throttled", r.Throttled, "failed", r.Failed, "closed", r.Closed,
 		"shared", r.Shared, "shares", r.Shares,
 	}
 	if r.ShareFailed > 0 {
@@ -184,6 +208,7 @@ func (r *Result) merge(o Result) {
 	r.Retried += o.Retried
 	r.Throttled += o.Throttled
 	r.Failed += o.Failed
+	r.Closed += o.Closed
 }
 
 type outcome struct {
@@ -191,6 +216,8 @@ type outcome struct {
 	throttled int
 	gone      bool
 	err       error
+	// closed: the post failed for good and the connection was closed.
+	closed bool
 	// handOff: past the cutoff, the post is left to another invocation.
 	handOff bool
 }
@@ -316,6 +343,11 @@ func (f *Fanout) deliver(ctx context.Context, frame []byte, pages iter.Seq2[[]st
 		defer pt.stop()
 		for id := range ids {
 			o := f.deliverOne(ctx, pt, win, pc, id, frame)
+			if o.err != nil && !o.gone && f.closer != nil && ctx.Err() == nil {
+				// One try: a close that fails too leaves the client to see
+				// the gap at the room's next event.
+				o.closed = f.closer.Delete(ctx, id) == nil
+			}
 			mine.add(o)
 			switch {
 			case pc == nil:

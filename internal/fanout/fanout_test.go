@@ -292,3 +292,29 @@ func TestDeliverUnderThrottlingAndFaults(t *testing.T) {
 	}
 	t.Logf("result %+v; sink %+v", res, st)
 }
+
+// TestFailedConnectionsAreClosed: with a Closer, a connection whose post
+// failed every attempt is closed (its client reconnects and reads the
+// history); a gone or a delivered one is not.
+func TestFailedConnectionsAreClosed(t *testing.T) {
+	p := newScriptPoster(map[string][]int{"bad": {500}, "gone": {410}, "flaky": {500, 0}})
+	closer := &recordPruner{}
+	f := New(p, &recordPruner{}, Options{Workers: 2, Attempts: 2}).WithCloser(closer)
+	f.sleep = noSleep
+	res, err := f.Deliver(context.Background(), Delivery{Frame: []byte(`{}`), Recipients: pagesOf([]string{"ok", "bad", "gone", "flaky"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != 1 || res.Closed != 1 || res.Gone != 1 || res.Delivered != 2 {
+		t.Fatalf("result %+v; want 1 failed and closed, 1 gone, 2 delivered", res)
+	}
+	if fmt.Sprint(closer.deleted) != "[bad]" {
+		t.Fatalf("closed %v, want [bad]", closer.deleted)
+	}
+	// A close that fails too is counted as failed, not closed.
+	closer.err = errors.New("throttled")
+	res, _ = f.Deliver(context.Background(), Delivery{Frame: []byte(`{}`), Recipients: pagesOf([]string{"bad"})})
+	if res.Failed != 1 || res.Closed != 0 {
+		t.Fatalf("result %+v; want failed, not closed", res)
+	}
+}

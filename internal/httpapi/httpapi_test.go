@@ -835,7 +835,7 @@ func TestList(t *testing.T) {
 	}
 
 	resp := f.do(t, f.reader, listRequest("empty", nil))
-	if resp.StatusCode != 200 || resp.Body != `{"items":[]}` {
+	if resp.StatusCode != 200 || resp.Body != `{"items":[],"last":0}` {
 		t.Errorf("empty room: %d %s", resp.StatusCode, resp.Body)
 	}
 

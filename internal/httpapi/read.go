@@ -27,6 +27,12 @@ func (h *Handler) list(ctx context.Context, req *request) events.APIGatewayV2HTT
 	if err != nil {
 		return errorResponse(req, err)
 	}
+	// Read before the items: a client that follows the events after it
+	// misses none of the writes the listing does not show.
+	last, err := h.reader.LastSeq(ctx, req.room)
+	if err != nil {
+		return errorResponse(req, err)
+	}
 	page, err := h.reader.ListItems(ctx, req.room, cursor, limit)
 	if err != nil {
 		return errorResponse(req, err)
@@ -43,7 +49,7 @@ func (h *Handler) list(ctx context.Context, req *request) events.APIGatewayV2HTT
 		b = append(b, `,"next":`...)
 		b = append(b, mustJSON(page.Next)...)
 	}
-	b = append(b, '}')
+	b = append(b, `,"last":`+strconv.FormatInt(last, 10)+`}`...)
 	return jsonResponse(http.StatusOK, b)
 }
 

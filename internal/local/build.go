@@ -165,7 +165,7 @@ func (s *Stack) build(ctx context.Context, written *samtemplate.Template) error 
 			return nil, fmt.Errorf("local: %s: %w", fn.name, err)
 		}
 		fan := fanout.New(poster, conns(fn), fn.cfg.Fanout)
-		return fan.WithDispatcher(broadcast.Shares(iv.of(fn.cfg.FanoutFunction))), nil
+		return fan.WithDispatcher(broadcast.Shares(iv.of(fn.cfg.FanoutFunction))).WithCloser(poster), nil
 	}
 
 	// The same constructors as cmd/<function>/main.go, on local stores.

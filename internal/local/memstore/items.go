@@ -202,3 +202,16 @@ func (r storedItem) item(room, id string) domain.Item {
 	}
 	return it
 }
+
+// LastSeq returns the room's latest seq.
+func (s *Items) LastSeq(ctx context.Context, room string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.history[room]; h != nil {
+		return h.last, nil
+	}
+	return 0, nil
+}

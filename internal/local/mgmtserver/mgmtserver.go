@@ -161,6 +161,12 @@ func (r *Recorder) Post(ctx context.Context, id string, frame []byte) error {
 	return nil
 }
 
+// Delete implements fanout.Closer in-process: it closes the connection.
+func (r *Recorder) Delete(_ context.Context, id string) error {
+	r.Close(id)
+	return nil
+}
+
 // Frames returns what was posted to id.
 func (r *Recorder) Frames(id string) [][]byte {
 	r.mu.Lock()

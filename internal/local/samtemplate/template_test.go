@@ -439,6 +439,7 @@ const (
 	itemsTableArn       = "${ItemsTable.Arn}"
 	pushTopicArn        = "${PushTopic}"
 	postToConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
+	deleteConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/DELETE/@connections/*"
 	broadcastArn        = "${BroadcastFunction.Arn}"
 	// BroadcastFunction's own ARN, from its FunctionName: GetAtt on itself
 	// would be a cycle.
@@ -476,8 +477,9 @@ func wantGrants() map[string]map[string][]string {
 			"dynamodb:Query": {connectionsTableArn},
 			// Delete ($disconnect, pruning gone connections).
 			"dynamodb:BatchWriteItem": {connectionsTableArn},
-			// PostToConnection only: nothing GETs or DELETEs a connection.
-			"execute-api:ManageConnections": {postToConnectionArn},
+			// PostToConnection, and DeleteConnection of a connection whose
+			// post failed for good; nothing GETs a connection.
+			"execute-api:ManageConnections": {deleteConnectionArn, postToConnectionArn},
 			// A relay to a big room hands shares to the broadcaster.
 			"lambda:InvokeFunction": {broadcastArn},
 		},
@@ -488,7 +490,7 @@ func wantGrants() map[string]map[string][]string {
 			"dynamodb:BatchWriteItem": {connectionsTableArn},
 			// Receipts of delivered messages (replays are dropped).
 			"dynamodb:UpdateItem":           {connectionsTableArn},
-			"execute-api:ManageConnections": {postToConnectionArn},
+			"execute-api:ManageConnections": {deleteConnectionArn, postToConnectionArn},
 			// A big room's shares.
 			"lambda:InvokeFunction": {broadcastSelfArn},
 		},
@@ -555,13 +557,13 @@ func TestLeastPrivilegeCatchesExtraGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const post = "Resource: !Sub arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
+	const post = "- !Sub arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
 	tests := []struct {
 		name, old, new, function string
 	}{
 		{"unused action", "- dynamodb:BatchWriteItem\n", "- dynamodb:BatchWriteItem\n                  - dynamodb:ConditionCheckItem\n", config.ConnectionFunction},
 		{"missing action", "                  - dynamodb:PutItem\n", "", config.ConnectionFunction},
-		{"unused method", post, strings.Replace(post, "Resource: !Sub ", "Resource: [!Sub '", 1) + "', !Sub 'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/DELETE/@connections/*']", config.ConnectionFunction},
+		{"unused method", post, post + "\n                  - !Sub arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/GET/@connections/*", config.ConnectionFunction},
 		{"wildcard method", "/POST/@connections/*", "/*/@connections/*", config.ConnectionFunction},
 		{"wildcard action", "Action: sns:Publish", "Action: sns:*", config.ItemsWriteFunction},
 		{"wildcard resource", "Resource: !Ref PushTopic", "Resource: '*'", config.ItemsWriteFunction},

@@ -343,3 +343,33 @@ test('board: a token for another room never opens, and writes nothing', { timeou
   const own = await openPage(t, `${HTTP}/?${new URLSearchParams({ room: 'room-a', token: ROOM_A_TOKEN })}`);
   await own.locator('[data-testid="conn-state"][data-state="open"]').waitFor();
 });
+
+test('board: a missed event is filled from the history, and the log shows it', { timeout: TEST_TIMEOUT }, async (t) => {
+  const room = uniqueRoom('gap');
+  const page = await openBoard(t, room, { explicit: false });
+  await page.waitForFunction(() => /^[A-Za-z0-9_-]{15}=$/.test(window.demo.connectionId));
+  const id = await page.evaluate(() => window.demo.connectionId);
+  const put = async (item, text) => {
+    const r = await fetch(`${HTTP}/rooms/${room}/items/${item}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ text }),
+    });
+    assert.equal(r.status, 201, await r.text());
+  };
+  await put('a', 'first');
+  await waitForItem(page, 'a', 1, 'first');
+  // The board misses b: it is out of the room's members while b is written.
+  await control('POST', `/mute?${new URLSearchParams({ room, id })}`);
+  await put('b', 'missed');
+  await control('POST', `/unmute?${new URLSearchParams({ room, id })}`);
+  await put('c', 'third');
+  // c's seq says one is missing: the board reads it from the history.
+  await waitForItem(page, 'b', 1, 'missed');
+  await waitForItem(page, 'c', 1, 'third');
+  await page.locator('#log li[data-kind="recovered"]').waitFor();
+  const recovered = await page.locator('#log li[data-kind="recovered"]').first().textContent();
+  assert.match(recovered, /1 missed event after seq 1/);
+  await page.waitForFunction(() => window.demo.synced === true);
+  await assertNotReloaded(page);
+});

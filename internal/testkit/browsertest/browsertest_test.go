@@ -184,6 +184,8 @@ func roomToken(t *testing.T, stack *local.Stack, room string) string {
 //	                     sendHostile); answers what came back.
 //	POST /listen         makes PUSHGATE_LATE_WS_URL, which refused
 //	                     connections so far, forward them to the stack.
+//	POST /mute?room=&id= takes a connection out of a room's members (broadcasts
+//	                     miss it); POST /unmute puts it back.
 //	GET /connections     {"ids": [...]}, the open sockets.
 func controlHandler(stack *local.Stack, late *lateProxy) http.Handler {
 	hostileToken, _ := stack.Token(local.TokenRequest{User: "hostile", Join: []string{"*"}, Write: []string{"*"}})
@@ -225,6 +227,25 @@ func controlHandler(stack *local.Stack, late *lateProxy) http.Handler {
 			return
 		}
 		writeJSON(w, answers)
+	})
+	// POST /mute?room=R&id=C takes connection C out of room R's members
+	// (its record keeps the room), so broadcasts miss it; /unmute puts it
+	// back: a gap in what it hears.
+	mux.HandleFunc("POST /mute", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := stack.Connections().Leave(r.Context(), q.Get("id"), q.Get("room")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]bool{"muted": true})
+	})
+	mux.HandleFunc("POST /unmute", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := stack.Connections().Join(r.Context(), q.Get("id"), q.Get("room"), time.Now().Add(time.Hour)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]bool{"muted": false})
 	})
 	mux.HandleFunc("GET /connections", func(w http.ResponseWriter, _ *http.Request) {
 		ids := stack.ConnectionIDs()

@@ -60,7 +60,7 @@ function setup(t, opts = {}, random = 0.5) {
   // otherwise depend on that.
   const client = connect('ws://127.0.0.1:3001/prod', { WebSocket: FakeSocket, connectTimeout: 0, ...opts });
   const seen = [];
-  for (const type of ['state', 'open', 'close', 'retry', 'frame', 'event', 'message', 'error', 'pong', 'ack', 'whoami']) {
+  for (const type of ['state', 'open', 'close', 'retry', 'frame', 'event', 'message', 'error', 'pong', 'ack', 'whoami', 'recovered', 'resync', 'synced']) {
     client.on(type, (detail) => seen.push({ type, detail }));
   }
   t.after(() => client.close());
@@ -398,4 +398,115 @@ test('whoami resolves with the answer, and rejects when not open', async (t) => 
   const lost = client.whoami();
   made[0].serverClose();
   await assert.rejects(lost, (err) => err.code === 'not_open');
+});
+
+// --- recovery of missed events (options.api) ---
+
+// fakeHistory is a fetch answering GET …/rooms/{room}/events?after=n from
+// a list of event frames, recording each call; fail makes the next calls
+// fail, expired answers 410.
+function fakeHistory() {
+  const events = [];
+  const calls = [];
+  const h = { events, calls, fail: 0, expired: null };
+  h.fetch = async (url, init) => {
+    const u = new URL(url);
+    calls.push({ path: u.pathname, after: Number(u.searchParams.get('after')), auth: init?.headers?.Authorization });
+    if (h.fail > 0) {
+      h.fail--;
+      throw new TypeError('fetch failed');
+    }
+    if (h.expired !== null) {
+      return { ok: false, status: 410, json: async () => ({ error: { code: 'history_expired' }, last: h.expired }) };
+    }
+    const after = Number(u.searchParams.get('after'));
+    const page = events.filter((e) => e.seq > after);
+    return { ok: true, status: 200, json: async () => ({ events: page, last: events.at(-1)?.seq ?? 0 }) };
+  };
+  return h;
+}
+
+const ev = (seq, room = 'r') => ({ action: 'event', eventId: `e${seq}`, seq, type: 'item.put', room, id: `i${seq}`, version: 1, time: 'x', data: { seq } });
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('a gap in seq is filled from the history, in order', async (t) => {
+  const h = fakeHistory();
+  h.events.push(ev(1), ev(2), ev(3));
+  const { client, made, of } = setup(t, { room: 'r', api: 'http://api.test/', token: 'tok', fetch: h.fetch });
+  made[0].open();
+  made[0].receive(ev(1));
+  made[0].receive(ev(3)); // 2 was missed
+  assert.equal(client.synced, false);
+  await settle();
+  await settle();
+  assert.deepEqual(of('event').map((e) => e.seq), [1, 2, 3]);
+  assert.deepEqual(h.calls, [{ path: '/rooms/r/events', after: 1, auth: 'Bearer tok' }]);
+  assert.deepEqual(of('recovered'), [{ room: 'r', after: 1, last: 3, count: 1 }]);
+  assert.equal(client.synced, true);
+  // Repeats of what was applied are dropped.
+  made[0].receive(ev(2));
+  made[0].receive(ev(3));
+  assert.deepEqual(of('event').map((e) => e.seq), [1, 2, 3]);
+});
+
+test('after a reconnect the missed events come first', async (t) => {
+  const h = fakeHistory();
+  h.events.push(ev(1), ev(2));
+  const { made, of, tick } = setup(t, { room: 'r', api: 'http://api.test', fetch: h.fetch, backoff: { initial: 10, max: 10 } });
+  made[0].open();
+  made[0].receive(ev(1));
+  made[0].serverClose(1006);
+  tick(10);
+  h.events.push(ev(3));
+  made[1].open();
+  made[1].receive(ev(4)); // new, while the catch-up reads
+  h.events.push(ev(4));
+  await settle();
+  await settle();
+  assert.deepEqual(of('event').map((e) => e.seq), [1, 2, 3, 4]);
+  assert.equal(h.calls[0].after, 1);
+});
+
+test('history that no longer reaches back asks the app to reload', async (t) => {
+  const h = fakeHistory();
+  h.expired = 9;
+  const { client, made, of } = setup(t, { room: 'r', api: 'http://api.test', fetch: h.fetch });
+  made[0].open();
+  client.track('r', 2);
+  made[0].receive(ev(5)); // 3 and 4 are long gone
+  await settle();
+  await settle();
+  assert.deepEqual(of('resync'), [{ room: 'r', last: 9 }]);
+  assert.deepEqual(of('event').map((e) => e.seq), [], 'seq 5 is part of the reload');
+  made[0].receive(ev(10));
+  assert.deepEqual(of('event').map((e) => e.seq), [10]);
+  assert.equal(client.synced, true);
+});
+
+test('a history that cannot be read is tried again; events wait', async (t) => {
+  const h = fakeHistory();
+  h.events.push(ev(1), ev(2), ev(3));
+  h.fail = 2;
+  const { client, made, of, tick } = setup(t, { room: 'r', api: 'http://api.test', fetch: h.fetch, backoff: { initial: 20, max: 20 } }, 0.999);
+  made[0].open();
+  client.track('r', 1);
+  made[0].receive(ev(3));
+  for (let i = 0; i < 4; i++) {
+    await settle();
+    tick(20);
+  }
+  await settle();
+  await settle();
+  assert.equal(h.calls.length, 3);
+  assert.deepEqual(of('event').map((e) => e.seq), [2, 3]);
+  assert.equal(client.synced, true);
+});
+
+test('without options.api events pass as before', (t) => {
+  const { made, of } = setup(t, { room: 'r' });
+  made[0].open();
+  made[0].receive(ev(1));
+  made[0].receive(ev(5));
+  made[0].receive(ev(5));
+  assert.deepEqual(of('event').map((e) => e.seq), [1, 5]);
 });

@@ -247,6 +247,10 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			if page, err = s.ListEvents(ctx, "never-written", 0, 10); err != nil || page.Last != 0 || len(page.Events) != 0 || page.Expired {
 				t.Fatalf("ListEvents of an empty room = %+v, %v", page, err)
 			}
+			// A client ahead of the room: the store lost it.
+			if page, err = s.ListEvents(ctx, "r", 7, 10); err != nil || !page.Expired || page.Last != 3 {
+				t.Fatalf("ListEvents(7) of a room at 3 = %+v, %v; want expired", page, err)
+			}
 			// The history is no item.
 			list, err := s.ListItems(ctx, "r", "", 100)
 			must(t, err)
