@@ -2,7 +2,7 @@
 # every test (it installs and starts what the tests need).
 GOARCH_LAMBDA ?= arm64
 BIN ?= bin
-FUNCTIONS := connection broadcast items-read items-write authorizer
+FUNCTIONS := connection broadcast items-read items-write authorizer outbox
 
 # The one way a Lambda binary is built: by `make build`, and by `sam build`,
 # whose makefile builder runs the build-<LogicalId> targets below. Static,
@@ -11,7 +11,7 @@ GOBUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) go build -tags lambda
 
 .PHONY: build test local bench fuzz deploy lint clean \
 	build-ConnectionFunction build-BroadcastFunction build-ItemsReadFunction build-ItemsWriteFunction \
-	build-AuthorizerFunction
+	build-AuthorizerFunction build-OutboxFunction
 
 build: ## the Lambda binaries as SAM packages them: $(BIN)/<function>/bootstrap
 	@for f in $(FUNCTIONS); do $(GOBUILD) -o $(BIN)/$$f/bootstrap ./cmd/$$f || exit 1; done
@@ -26,6 +26,8 @@ build-ItemsWriteFunction:
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./cmd/items-write
 build-AuthorizerFunction:
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./cmd/authorizer
+build-OutboxFunction:
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./cmd/outbox
 
 test:
 	./scripts/test.sh

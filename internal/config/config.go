@@ -56,6 +56,9 @@ const (
 	// EnvHistoryTTL is how long a room's history keeps each write's
 	// event (a Go duration).
 	EnvHistoryTTL = "HISTORY_TTL"
+	// EnvOutboxGrace is how long an event stays on the outbox before the
+	// sweeper publishes it: longer than a write takes to publish its own.
+	EnvOutboxGrace = "OUTBOX_GRACE"
 )
 
 // Read access values.
@@ -71,6 +74,7 @@ const (
 	ItemsReadFunction  = "ItemsReadFunction"
 	ItemsWriteFunction = "ItemsWriteFunction"
 	AuthorizerFunction = "AuthorizerFunction"
+	OutboxFunction     = "OutboxFunction"
 )
 
 // Required returns the environment variables function's code reads and
@@ -89,6 +93,8 @@ func Required(function string) []string {
 		return []string{EnvItemsTable, EnvTopicARN, EnvAuthMode, EnvHistoryTTL}
 	case AuthorizerFunction:
 		return []string{EnvAuthMode, EnvAuthIssuer, EnvAuthAudience}
+	case OutboxFunction:
+		return []string{EnvItemsTable, EnvTopicARN, EnvOutboxGrace}
 	}
 	return nil
 }
@@ -105,7 +111,7 @@ func Optional(function string) []string {
 
 // Functions returns every function's logical id.
 func Functions() []string {
-	return []string{ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction, AuthorizerFunction}
+	return []string{ConnectionFunction, BroadcastFunction, ItemsReadFunction, ItemsWriteFunction, AuthorizerFunction, OutboxFunction}
 }
 
 // Config is every setting any function reads; each function uses its part.
@@ -131,6 +137,7 @@ type Config struct {
 	SigningKeySecret   string
 	AllowedOrigins     []string
 	HistoryTTL         time.Duration
+	OutboxGrace        time.Duration
 }
 
 // Gate is the handlers' view of AuthMode: behind an authorizer unless auth
@@ -199,6 +206,11 @@ func Load(function string, getenv func(string) string) (Config, error) {
 		case EnvHistoryTTL:
 			c.HistoryTTL, err = time.ParseDuration(v)
 			if err == nil && c.HistoryTTL <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
+		case EnvOutboxGrace:
+			c.OutboxGrace, err = time.ParseDuration(v)
+			if err == nil && c.OutboxGrace <= 0 {
 				err = fmt.Errorf("must be positive")
 			}
 		case EnvAuthMode:

@@ -41,6 +41,7 @@ func fullEnv() map[string]string {
 		config.EnvSigningKeySecret:   "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf",
 		config.EnvAllowedOrigins:     " https://a.example , https://b.example,",
 		config.EnvHistoryTTL:         "24h",
+		config.EnvOutboxGrace:        "45s",
 	}
 }
 
@@ -83,6 +84,10 @@ func TestLoadEveryFunction(t *testing.T) {
 		config.ItemsWriteFunction: {
 			ItemsTable: "items", TopicARN: "arn:aws:sns:us-east-1:123456789012:events",
 			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey, HistoryTTL: 24 * time.Hour,
+		},
+		config.OutboxFunction: {
+			ItemsTable: "items", TopicARN: "arn:aws:sns:us-east-1:123456789012:events",
+			ConnectionTTL: config.DefaultConnectionTTL, OutboxGrace: 45 * time.Second,
 		},
 		config.AuthorizerFunction: {
 			ConnectionTTL: config.DefaultConnectionTTL, AuthMode: auth.ModeKey, Issuer: "pushgate", Audience: "app",
@@ -258,7 +263,7 @@ func TestRequiredReturnsAFreshSlice(t *testing.T) {
 		config.EnvFanoutWorkers, config.EnvFanoutAttempts, config.EnvConnectionTTL,
 		config.EnvFanoutFunction, config.EnvFanoutShareSize, config.EnvFanoutOwnShare, config.EnvFanoutRate,
 		config.EnvAuthMode, config.EnvReadAccess, config.EnvRelayRate, config.EnvRelayBurst,
-		config.EnvAuthIssuer, config.EnvAuthAudience, config.EnvHistoryTTL,
+		config.EnvAuthIssuer, config.EnvAuthAudience, config.EnvHistoryTTL, config.EnvOutboxGrace,
 	}
 	for _, fn := range config.Functions() {
 		t.Run(fn, func(t *testing.T) {

@@ -222,6 +222,7 @@ type Change struct {
 // delete can re-publish its event.
 type ItemStore interface {
 	ItemReader
+	Outbox
 	// PutItem creates or replaces the item, setting Version to the previous
 	// version + 1 and UpdatedAt to ch.Now. In the same atomic write it
 	// takes the room's next seq and keeps the event in the history.
@@ -232,6 +233,30 @@ type ItemStore interface {
 	// Repeated set and the event it recorded then (same id, same seq), so a
 	// delete whose event was lost can be retried.
 	DeleteItem(ctx context.Context, room, id string, pre Precondition, ch Change) (Deleted, error)
+}
+
+// Outbox is the part of the history not known to be published: every
+// event a write records starts on it, and leaves it when a publish of it
+// succeeded. What is left there is published by the outbox sweeper, so a
+// publish that failed after its write still reaches the room.
+type Outbox interface {
+	// MarkPublished takes the event of room's seq off the outbox; one
+	// already off, or expired, is not an error.
+	MarkPublished(ctx context.Context, room string, seq int64) error
+	// Unpublished returns up to limit events on the outbox since before
+	// (put there, or last claimed, before it), oldest first.
+	Unpublished(ctx context.Context, before time.Time, limit int) ([]Pending, error)
+	// Claim sets a pending event's time to now if it still is p.At and
+	// reports whether it did: of two sweepers that read it, one publishes
+	// it, and if that one fails it is on the outbox again later.
+	Claim(ctx context.Context, p Pending, now time.Time) (bool, error)
+}
+
+// Pending is an event on the outbox and the time it was put there or last
+// claimed.
+type Pending struct {
+	Event Event
+	At    time.Time
 }
 
 // Put is the outcome of ItemStore.PutItem.

@@ -22,7 +22,6 @@ const (
 	CodeUnknownAction    = "unknown_action"
 	CodeUnknownTarget    = "unknown_target"
 	CodeInternal         = "internal"
-	CodePublishFailed    = "publish_failed"
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeRateLimited      = "rate_limited"

@@ -242,6 +242,9 @@ func TestRecordLayout(t *testing.T) {
 			"room": "S:r", "id": "S:#ev#00000000000000000001",
 			"event":     "S:" + `{"eventId":"ev-1","seq":1,"type":"item.put","room":"r","id":"live","version":1,"time":"` + connected.UTC().Format(time.RFC3339Nano) + `","data":` + data + `}`,
 			"expiresAt": "N:" + strconv.FormatInt(connected.Add(time.Hour).Unix(), 10),
+			// On the outbox (nothing published it): room r's shard.
+			"outbox":   "S:05",
+			"outboxAt": "N:" + strconv.FormatInt(connected.UnixMilli(), 10),
 		}},
 	}...)
 

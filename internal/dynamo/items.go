@@ -223,6 +223,7 @@ func (st *Items) commit(ctx context.Context, ev domain.Event, record map[string]
 	history := eventKey(ev.Room, ev.Seq)
 	history[attrEventFrame] = s(string(frame))
 	history[TTLAttribute] = epochSeconds(ch.Now.Add(ch.HistoryTTL))
+	history[attrOutbox], history[attrOutboxAt] = s(outboxShard(ev.Room)), millis(ch.Now)
 	_, err = st.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{

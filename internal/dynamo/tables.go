@@ -19,6 +19,7 @@ type TablesAPI interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	DescribeTimeToLive(ctx context.Context, in *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
 	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+	UpdateTable(ctx context.Context, in *dynamodb.UpdateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error)
 }
 
 var _ TablesAPI = (*dynamodb.Client)(nil)
@@ -47,10 +48,22 @@ func TableInputs(connectionsTable, itemsTable string) []*dynamodb.CreateTableInp
 			},
 		}
 	}
-	return []*dynamodb.CreateTableInput{
-		table(connectionsTable, attrPK, attrSK),
-		table(itemsTable, attrRoom, attrID),
-	}
+	items := table(itemsTable, attrRoom, attrID)
+	items.AttributeDefinitions = append(items.AttributeDefinitions,
+		types.AttributeDefinition{AttributeName: aws.String(attrOutbox), AttributeType: types.ScalarAttributeTypeS},
+		types.AttributeDefinition{AttributeName: aws.String(attrOutboxAt), AttributeType: types.ScalarAttributeTypeN})
+	items.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{
+		IndexName: aws.String(OutboxIndex),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrOutbox), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrOutboxAt), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{
+			ProjectionType:   types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{attrEventFrame, TTLAttribute},
+		},
+	}}
+	return []*dynamodb.CreateTableInput{table(connectionsTable, attrPK, attrSK), items}
 }
 
 // CreateTables creates both tables unless they exist, waits until they are
@@ -74,6 +87,9 @@ func ensureTable(ctx context.Context, client TablesAPI, in *dynamodb.CreateTable
 	if err := waitActive(ctx, client, name); err != nil {
 		return err
 	}
+	if err := ensureIndexes(ctx, client, in); err != nil {
+		return err
+	}
 	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: &name})
 	if err != nil {
 		return fmt.Errorf("dynamo: describe TTL of %s: %w", name, err)
@@ -91,6 +107,43 @@ func ensureTable(ctx context.Context, client TablesAPI, in *dynamodb.CreateTable
 	})
 	if err != nil {
 		return fmt.Errorf("dynamo: enable TTL on %s: %w", name, err)
+	}
+	return nil
+}
+
+// ensureIndexes adds the indexes in that a table made by an older version
+// lacks (a local store kept across upgrades), and waits until they are
+// active.
+func ensureIndexes(ctx context.Context, client TablesAPI, in *dynamodb.CreateTableInput) error {
+	if len(in.GlobalSecondaryIndexes) == 0 {
+		return nil
+	}
+	name := *in.TableName
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &name})
+	if err != nil {
+		return fmt.Errorf("dynamo: describe table %s: %w", name, err)
+	}
+	have := map[string]bool{}
+	for _, gsi := range out.Table.GlobalSecondaryIndexes {
+		have[aws.ToString(gsi.IndexName)] = true
+	}
+	for _, gsi := range in.GlobalSecondaryIndexes {
+		if have[*gsi.IndexName] {
+			continue
+		}
+		_, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+			TableName:            &name,
+			AttributeDefinitions: in.AttributeDefinitions,
+			GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+				IndexName: gsi.IndexName, KeySchema: gsi.KeySchema, Projection: gsi.Projection,
+			}}},
+		})
+		if err != nil {
+			return fmt.Errorf("dynamo: add index %s to %s: %w", *gsi.IndexName, name, err)
+		}
+		if err := waitActive(ctx, client, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

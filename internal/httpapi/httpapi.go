@@ -149,6 +149,8 @@ type request struct {
 	version int64
 	// repeated marks a DELETE of an already deleted item.
 	repeated bool
+	// outbox marks a write whose event the outbox sweeper is to publish.
+	outbox bool
 	// err is the cause of a 5xx or of a publish failure; logged, never sent.
 	err error
 }
@@ -283,6 +285,9 @@ func (h *Handler) logSummary(ctx context.Context, req *request, resp events.APIG
 	}
 	if req.repeated {
 		attrs = append(attrs, slog.Bool("repeated", true))
+	}
+	if req.outbox {
+		attrs = append(attrs, slog.Bool("outbox", true))
 	}
 	if req.user != "" {
 		attrs = append(attrs, slog.String("user", clip(req.user)))

@@ -659,63 +659,63 @@ func TestDelete(t *testing.T) {
 	}
 }
 
-func TestPublishFailureKeepsWriteAndRepeatSucceeds(t *testing.T) {
+func TestPublishFailureLeavesTheEventOnTheOutbox(t *testing.T) {
 	f := newFixture(t)
-	f.pub.fail(errors.New("sns: AuthorizationError on arn:aws:sns:secret"))
-	data := `{"a": "<x>"}`
-
-	resp := f.do(t, f.writer, putRequest("r1", "a", data))
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("PUT with failing publish: %d, want 502", resp.StatusCode)
+	ctx := t.Context()
+	pending := func() []int64 {
+		t.Helper()
+		ps, err := f.store.Unpublished(ctx, fixedNow.Add(time.Second), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []int64
+		for _, p := range ps {
+			seqs = append(seqs, p.Event.Seq)
+		}
+		return seqs
 	}
-	e := decodeError(t, resp.Body)
-	if e.Error.Code != domain.CodePublishFailed || !strings.Contains(e.Error.Message, "version 1") || !strings.Contains(e.Error.Message, "repeat") {
-		t.Errorf("error = %+v", e.Error)
+	data := `{"a": "<x>"}`
+	f.put(t, "r1", "a", data)
+	if got := pending(); len(got) != 0 {
+		t.Fatalf("a published event stayed on the outbox: %v", got)
+	}
+
+	f.pub.fail(errors.New("sns: AuthorizationError on arn:aws:sns:secret"))
+	resp := f.do(t, f.writer, putRequest("r1", "a", data))
+	if resp.StatusCode != http.StatusOK || decodeItem(t, resp.Body).Version != 2 || resp.Headers["ETag"] != `"2"` {
+		t.Fatalf("PUT with failing publish: %d %s, want 200 version 2: the write is done", resp.StatusCode, resp.Body)
 	}
 	if strings.Contains(resp.Body, "secret") || strings.Contains(resp.Body, "AuthorizationError") {
 		t.Errorf("publish error leaked: %s", resp.Body)
 	}
-	if e.Item == nil || e.Item.Version != 1 || string(e.Item.Data) != data || resp.Headers["ETag"] != `"1"` {
-		t.Errorf("502 does not describe the stored item: %s", resp.Body)
+	logs := f.logs.String()
+	if !strings.Contains(logs, "AuthorizationError") || !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"outbox":true`) {
+		t.Errorf("publish failure not logged as an error left on the outbox: %s", logs)
 	}
-	if !strings.Contains(f.logs.String(), "AuthorizationError") || !strings.Contains(f.logs.String(), `"level":"ERROR"`) {
-		t.Errorf("publish failure not logged as an error: %s", f.logs)
-	}
-	got := f.do(t, f.reader, itemRequest(http.MethodGet, "r1", "a"))
-	if got.StatusCode != 200 || string(decodeItem(t, got.Body).Data) != data {
-		t.Fatalf("item not kept after failed publish: %d %s", got.StatusCode, got.Body)
-	}
-
-	f.pub.fail(nil)
-	resp = f.do(t, f.writer, putRequest("r1", "a", data))
-	if resp.StatusCode != 200 || decodeItem(t, resp.Body).Version != 2 {
-		t.Fatalf("repeated PUT: %d %s; want 200 version 2", resp.StatusCode, resp.Body)
-	}
-	if evs := f.pub.published(); len(evs) != 1 || evs[0].Version != 2 || string(evs[0].Data) != data {
-		t.Errorf("repeated PUT published %+v", evs)
-	}
-
-	f.pub.fail(errors.New("sns down"))
 	resp = f.do(t, f.writer, itemRequest(http.MethodDelete, "r1", "a"))
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("DELETE with failing publish: %d, want 502", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK || decodeItem(t, resp.Body).Version != 3 {
+		t.Fatalf("DELETE with failing publish: %d %s", resp.StatusCode, resp.Body)
 	}
-	e = decodeError(t, resp.Body)
-	if e.Error.Code != domain.CodePublishFailed || e.Item == nil || e.Item.Version != 3 || e.Item.Data != nil {
-		t.Errorf("502 body %s", resp.Body)
+	if got := pending(); !slices.Equal(got, []int64{2, 3}) {
+		t.Errorf("outbox holds seqs %v, want [2 3]", got)
 	}
 	if got := f.do(t, f.reader, itemRequest(http.MethodGet, "r1", "a")); got.StatusCode != 404 {
 		t.Errorf("delete not kept after failed publish: %d", got.StatusCode)
 	}
 
+	// A repeated delete publishes the recorded event again, and so takes
+	// it off the outbox.
 	f.pub.fail(nil)
 	resp = f.do(t, f.writer, itemRequest(http.MethodDelete, "r1", "a"))
 	if resp.StatusCode != 200 || decodeItem(t, resp.Body).Version != 3 {
 		t.Fatalf("repeated DELETE: %d %s; want 200 version 3", resp.StatusCode, resp.Body)
 	}
 	evs := f.pub.published()
-	if len(evs) != 2 || evs[1].Type != domain.EventItemDeleted || evs[1].Version != 3 {
+	if len(evs) != 2 || evs[1].Type != domain.EventItemDeleted || evs[1].Seq != 3 {
 		t.Errorf("repeated DELETE published %+v", evs)
+	}
+	if got := pending(); !slices.Equal(got, []int64{2}) {
+		t.Errorf("outbox holds seqs %v, want [2]", got)
 	}
 }
 

@@ -65,35 +65,21 @@ func (h *Handler) delete(ctx context.Context, req *request) events.APIGatewayV2H
 	return h.publish(ctx, req, http.StatusOK, it, d.Event)
 }
 
-// publish sends the stored change's event. When that fails the write
-// stays, and so does its event in the room's history, where clients that
-// see the next seq find it; repeating the request publishes again.
+// publish sends the stored change's event and takes it off the outbox.
+// When the publish fails the write still succeeds: its event stays on the
+// outbox, which the outbox sweeper publishes, and in the room's history,
+// where clients that see the next seq find it sooner.
 func (h *Handler) publish(ctx context.Context, req *request, status int, it domain.Item, ev domain.Event) events.APIGatewayV2HTTPResponse {
-	eventType := ev.Type
-	withData := eventType == domain.EventItemPut
-	err := h.pub.Publish(ctx, ev)
-	if err == nil {
-		return itemResponse(status, it, withData)
+	if err := h.pub.Publish(ctx, ev); err != nil {
+		req.err = fmt.Errorf("publish %s %s of %s/%s seq %d (left on the outbox): %w", ev.Type, ev.EventID, it.Room, it.ID, ev.Seq, err)
+		req.outbox = true
+	} else if err := h.store.MarkPublished(ctx, ev.Room, ev.Seq); err != nil {
+		// The sweeper will publish it again: a duplicate, which clients
+		// drop by its seq.
+		req.err = fmt.Errorf("published %s but: %w", ev.EventID, err)
+		req.outbox = true
 	}
-	req.err = fmt.Errorf("publish %s %s of %s/%s version %d: %w", eventType, ev.EventID, it.Room, it.ID, it.Version, err)
-	what := "stored"
-	if eventType == domain.EventItemDeleted {
-		what = "deleted"
-	}
-	head := mustJSON(struct {
-		Error errorBody `json:"error"`
-	}{errorBody{
-		Code: domain.CodePublishFailed,
-		Message: fmt.Sprintf("the item was %s as version %d but the event was not published; "+
-			"repeat the request to publish it (with If-Match: %s if it was conditional)",
-			what, it.Version, etag(it.Version)),
-	}})
-	b := append(head[:len(head)-1], `,"item":`...)
-	b = appendItem(b, it, withData)
-	b = append(b, '}')
-	resp := jsonResponse(http.StatusBadGateway, b)
-	resp.Headers["ETag"] = etag(it.Version)
-	return resp
+	return itemResponse(status, it, ev.Type == domain.EventItemPut)
 }
 
 func checkContentType(ev events.APIGatewayV2HTTPRequest) error {

@@ -33,6 +33,7 @@ import (
 	"github.com/pushgate/pushgate/internal/local/snslocal"
 	"github.com/pushgate/pushgate/internal/local/wsgateway"
 	"github.com/pushgate/pushgate/internal/mgmtapi"
+	"github.com/pushgate/pushgate/internal/outbox"
 	"github.com/pushgate/pushgate/internal/snspub"
 	"github.com/pushgate/pushgate/internal/wsapi"
 )
@@ -54,6 +55,9 @@ type function struct {
 	invoke func(context.Context, json.RawMessage) error
 	// authorize answers an authorizer event (AuthorizerFunction).
 	authorize func(context.Context, json.RawMessage) (any, error)
+	// schedule takes the scheduled events of the resolved schedules.
+	schedule  func(context.Context, events.EventBridgeEvent) error
+	schedules []string
 	// deployedName is the function's name (its !Ref).
 	deployedName string
 }
@@ -143,6 +147,13 @@ func (s *Stack) build(ctx context.Context, written *samtemplate.Template) error 
 			}
 			fn.env[k] = r
 		}
+		for _, expr := range def.Schedules {
+			r, err := samtemplate.Resolve(expr, values)
+			if err != nil {
+				return fmt.Errorf("local: %s: schedule: %w", name, err)
+			}
+			fn.schedules = append(fn.schedules, r)
+		}
 		// Deployed, this names the stage's AWS endpoint; here the stage is
 		// ours.
 		if _, ok := fn.env[config.EnvManagementEndpoint]; ok {
@@ -219,13 +230,21 @@ func (s *Stack) build(ctx context.Context, written *samtemplate.Template) error 
 		return err
 	}
 	for _, fn := range s.functions {
-		if fn.name == config.ItemsWriteFunction {
+		switch fn.name {
+		case config.ItemsWriteFunction:
 			pub, err := publisher(fn)
 			if err != nil {
 				return err
 			}
 			h := httpapi.NewWriter(items(fn), pub, fn.cfg.Gate(), fn.log, httpapi.WithHistoryTTL(fn.cfg.HistoryTTL))
 			fn.handler, fn.http = h.Handle, h.Handle
+		case config.OutboxFunction:
+			pub, err := publisher(fn)
+			if err != nil {
+				return err
+			}
+			sw := outbox.New(items(fn), pub, fn.cfg.OutboxGrace, fn.log)
+			fn.handler, fn.schedule = sw.Handle, sw.Handle
 		}
 	}
 	return s.gateways(tmpl, values, wsAPI, apiID)

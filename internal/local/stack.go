@@ -63,7 +63,10 @@ type Options struct {
 	// SigningKey is the development key tokens are signed with (AuthMode
 	// key); empty: 32 random bytes, new at every start.
 	SigningKey []byte
-	Log        *slog.Logger
+	// SchedulePeriod, when positive, runs the scheduled functions (the
+	// outbox sweeper) this often instead of at their template rate.
+	SchedulePeriod time.Duration
+	Log            *slog.Logger
 }
 
 // Stack is a running local stack.
@@ -77,6 +80,7 @@ type Stack struct {
 	gateway   *wsgateway.Gateway
 	functions map[string]*function
 	closeSNS  func()
+	schedules *scheduler
 	// closeInvokers waits for the shares being posted.
 	closeInvokers func()
 	// unsubscribe removes the stack's SNS subscriptions on Close.
@@ -130,7 +134,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.httpLn.Close()
 		return nil, err
 	}
-	if err := s.build(ctx, tmpl); err != nil {
+	err = s.build(ctx, tmpl)
+	if err == nil {
+		err = s.startSchedules(o.SchedulePeriod)
+	}
+	if err != nil {
 		s.cancel()
 		s.httpLn.Close()
 		s.wsLn.Close()
@@ -233,6 +241,7 @@ func (s *Stack) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		errs := []error{s.gateway.Shutdown(ctx)}
 		errs = append(errs, s.httpSrv.Shutdown(ctx), s.wsSrv.Shutdown(ctx))
+		s.schedules.stop()
 		if s.closeSNS != nil {
 			s.closeSNS()
 		}

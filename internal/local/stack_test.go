@@ -311,6 +311,7 @@ func TestInvoke(t *testing.T) {
 		{"ItemsReadFunction", "http-get.json", `"statusCode":200`},
 		{"ConnectionFunction", "ws-invalid.json", `invalid_json`},
 		{"ConnectionFunction", "ws-connect.json", `"statusCode":200`},
+		{"OutboxFunction", "outbox-schedule.json", `null`},
 	}
 	for _, tc := range tests {
 		ev, err := os.ReadFile(filepath.Join(localtest.Root(), "events", tc.event))

@@ -32,6 +32,9 @@ type roomHistory struct {
 type keptEvent struct {
 	domain.Event
 	expiresAt time.Time
+	// pendingAt is when it went on the outbox or was last claimed, to the
+	// millisecond as the DynamoDB store keeps it; zero once published.
+	pendingAt time.Time
 }
 
 var _ domain.ItemStore = (*Items)(nil)
@@ -98,7 +101,7 @@ func (s *Items) record(room string, ch domain.Change, ev func(seq int64) domain.
 	}
 	h.last++
 	e := ev(h.last)
-	h.events = append(h.events, keptEvent{Event: e, expiresAt: ch.Now.Add(ch.HistoryTTL)})
+	h.events = append(h.events, keptEvent{Event: e, expiresAt: ch.Now.Add(ch.HistoryTTL), pendingAt: ch.Now.Truncate(time.Millisecond)})
 	return e
 }
 
@@ -214,4 +217,67 @@ func (s *Items) LastSeq(ctx context.Context, room string) (int64, error) {
 		return h.last, nil
 	}
 	return 0, nil
+}
+
+// kept returns the room's event of seq, nil if it is not kept.
+func (s *Items) kept(room string, seq int64) *keptEvent {
+	h := s.history[room]
+	if h == nil || len(h.events) == 0 {
+		return nil
+	}
+	// Seqs in a room's history have no holes.
+	i := seq - h.events[0].Seq
+	if i < 0 || i >= int64(len(h.events)) {
+		return nil
+	}
+	return &h.events[i]
+}
+
+// MarkPublished takes the event off the outbox.
+func (s *Items) MarkPublished(ctx context.Context, room string, seq int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.kept(room, seq); e != nil {
+		e.pendingAt = time.Time{}
+	}
+	return nil
+}
+
+// Unpublished returns the unexpired events on the outbox since before,
+// oldest first.
+func (s *Items) Unpublished(ctx context.Context, before time.Time, limit int) ([]domain.Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	var out []domain.Pending
+	for _, h := range s.history {
+		for _, e := range h.events {
+			if !e.pendingAt.IsZero() && e.pendingAt.Before(before) && e.expiresAt.After(now) {
+				out = append(out, domain.Pending{Event: e.Event, At: e.pendingAt})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Pending) int { return a.At.Compare(b.At) })
+	return out[:min(limit, len(out))], nil
+}
+
+// Claim moves the pending event's time to now if it still is p.At.
+func (s *Items) Claim(ctx context.Context, p domain.Pending, now time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.kept(p.Event.Room, p.Event.Seq)
+	if e == nil || e.pendingAt.IsZero() || !e.pendingAt.Equal(p.At) {
+		return false, nil
+	}
+	e.pendingAt = now.Truncate(time.Millisecond)
+	return true, nil
 }

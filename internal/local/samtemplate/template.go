@@ -214,6 +214,9 @@ type Function struct {
 	// SNSTopics are the SNS events' topics: the logical id when the topic is
 	// a !Ref (the usual case), otherwise the rendered value.
 	SNSTopics []string
+	// Schedules are the Schedule events' expressions, rendered as
+	// Environment is.
+	Schedules []string
 }
 
 // Functions returns every AWS::Serverless::Function by logical id.
@@ -271,12 +274,15 @@ func (t *Template) Functions() map[string]Function {
 					topic = render(evProps["Topic"])
 				}
 				f.SNSTopics = append(f.SNSTopics, topic)
+			case "Schedule":
+				f.Schedules = append(f.Schedules, render(evProps["Schedule"]))
 			}
 		}
 		slices.SortFunc(f.HTTPRoutes, func(a, b HTTPRoute) int {
 			return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
 		})
 		slices.Sort(f.SNSTopics)
+		slices.Sort(f.Schedules)
 		out[id] = f
 	}
 	return out
@@ -328,6 +334,15 @@ type Table struct {
 	// KeySchemaSize is how many entries KeySchema has; a schema with more
 	// than a hash and a range key is invalid.
 	KeySchemaSize int
+	Indexes       []Index
+}
+
+// Index is one of a table's GlobalSecondaryIndexes.
+type Index struct {
+	Name              string
+	HashKey, RangeKey KeyAttribute
+	ProjectionType    string
+	NonKeyAttributes  []string
 }
 
 // Tables returns every AWS::DynamoDB::Table by logical id.
@@ -351,18 +366,36 @@ func (t *Template) Tables() map[string]Table {
 			m, _ := d.(map[string]any)
 			types[stringProp(m, "AttributeName")] = stringProp(m, "AttributeType")
 		}
+		keys := func(schema []any) (hash, rng KeyAttribute) {
+			for _, k := range schema {
+				m, _ := k.(map[string]any)
+				name := stringProp(m, "AttributeName")
+				attr := KeyAttribute{Name: name, Type: types[name]}
+				switch stringProp(m, "KeyType") {
+				case "HASH":
+					hash = attr
+				case "RANGE":
+					rng = attr
+				}
+			}
+			return hash, rng
+		}
 		schema, _ := p["KeySchema"].([]any)
 		tb.KeySchemaSize = len(schema)
-		for _, k := range schema {
-			m, _ := k.(map[string]any)
-			name := stringProp(m, "AttributeName")
-			attr := KeyAttribute{Name: name, Type: types[name]}
-			switch stringProp(m, "KeyType") {
-			case "HASH":
-				tb.HashKey = attr
-			case "RANGE":
-				tb.RangeKey = attr
+		tb.HashKey, tb.RangeKey = keys(schema)
+		gsis, _ := p["GlobalSecondaryIndexes"].([]any)
+		for _, g := range gsis {
+			m, _ := g.(map[string]any)
+			ix := Index{Name: stringProp(m, "IndexName")}
+			schema, _ := m["KeySchema"].([]any)
+			ix.HashKey, ix.RangeKey = keys(schema)
+			proj, _ := m["Projection"].(map[string]any)
+			ix.ProjectionType = stringProp(proj, "ProjectionType")
+			attrs, _ := proj["NonKeyAttributes"].([]any)
+			for _, a := range attrs {
+				ix.NonKeyAttributes = append(ix.NonKeyAttributes, render(a))
 			}
+			tb.Indexes = append(tb.Indexes, ix)
 		}
 		if ttl, ok := p["TimeToLiveSpecification"].(map[string]any); ok && truthy(ttl["Enabled"]) {
 			tb.TTLAttribute = stringProp(ttl, "AttributeName")

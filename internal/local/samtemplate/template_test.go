@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/pushgate/pushgate/internal/config"
+	"github.com/pushgate/pushgate/internal/dynamo"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
 )
 
@@ -399,6 +402,13 @@ func TestRepoBroadcastSubscription(t *testing.T) {
 		if id == config.BroadcastFunction {
 			want = []string{"PushTopic"}
 		}
+		var schedules []string
+		if id == config.OutboxFunction {
+			schedules = []string{"${OutboxSchedule}"}
+		}
+		if !reflect.DeepEqual(f.Schedules, schedules) {
+			t.Errorf("%s schedules = %v, want %v", id, f.Schedules, schedules)
+		}
 		if !reflect.DeepEqual(f.SNSTopics, want) {
 			t.Errorf("%s SNS topics = %v, want %v", id, f.SNSTopics, want)
 		}
@@ -426,6 +436,13 @@ func TestRepoTables(t *testing.T) {
 			PointInTimeRecovery: true,
 			SSE:                 true,
 			KeySchemaSize:       2,
+			Indexes: []Index{{
+				Name:             "outbox",
+				HashKey:          KeyAttribute{Name: "outbox", Type: "S"},
+				RangeKey:         KeyAttribute{Name: "outboxAt", Type: "N"},
+				ProjectionType:   "INCLUDE",
+				NonKeyAttributes: []string{"event", "expiresAt"},
+			}},
 		},
 	}
 	if !reflect.DeepEqual(tables, want) {
@@ -433,10 +450,48 @@ func TestRepoTables(t *testing.T) {
 	}
 }
 
+// TestTablesTheStoresCreateAreTheTemplates: the tables a local stack or a
+// test creates on moto are those the template deploys.
+func TestTablesTheStoresCreateAreTheTemplates(t *testing.T) {
+	tables := loadRepoTemplate(t).Tables()
+	for i, in := range dynamo.TableInputs("ConnectionsTable", "ItemsTable") {
+		tb := tables[*in.TableName]
+		types := map[string]string{}
+		for _, d := range in.AttributeDefinitions {
+			types[*d.AttributeName] = string(d.AttributeType)
+		}
+		keys := func(schema []ddbtypes.KeySchemaElement) (hash, rng KeyAttribute) {
+			for _, k := range schema {
+				attr := KeyAttribute{Name: *k.AttributeName, Type: types[*k.AttributeName]}
+				if k.KeyType == ddbtypes.KeyTypeHash {
+					hash = attr
+				} else {
+					rng = attr
+				}
+			}
+			return hash, rng
+		}
+		got := Table{LogicalID: *in.TableName, BillingMode: string(in.BillingMode), KeySchemaSize: len(in.KeySchema)}
+		got.HashKey, got.RangeKey = keys(in.KeySchema)
+		for _, g := range in.GlobalSecondaryIndexes {
+			ix := Index{Name: *g.IndexName, ProjectionType: string(g.Projection.ProjectionType), NonKeyAttributes: g.Projection.NonKeyAttributes}
+			ix.HashKey, ix.RangeKey = keys(g.KeySchema)
+			got.Indexes = append(got.Indexes, ix)
+		}
+		// TTL, recovery and encryption are the template's alone.
+		want := tb
+		want.TTLAttribute, want.PointInTimeRecovery, want.SSE = "", false, false
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("table %d:\n created %+v\ntemplate %+v", i, got, want)
+		}
+	}
+}
+
 // Resources of the grants below, as the template renders them.
 const (
 	connectionsTableArn = "${ConnectionsTable.Arn}"
 	itemsTableArn       = "${ItemsTable.Arn}"
+	outboxIndexArn      = "${ItemsTable.Arn}/index/outbox"
 	pushTopicArn        = "${PushTopic}"
 	postToConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
 	deleteConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/DELETE/@connections/*"
@@ -504,6 +559,13 @@ func wantGrants() map[string]map[string][]string {
 			// transaction.
 			"dynamodb:GetItem":    {itemsTableArn},
 			"dynamodb:PutItem":    {itemsTableArn},
+			"dynamodb:UpdateItem": {itemsTableArn},
+			"sns:Publish":         {pushTopicArn},
+		},
+		config.OutboxFunction: {
+			// Unpublished reads the outbox index only.
+			"dynamodb:Query": {outboxIndexArn},
+			// Claim and MarkPublished.
 			"dynamodb:UpdateItem": {itemsTableArn},
 			"sns:Publish":         {pushTopicArn},
 		},

@@ -418,6 +418,17 @@ func sampleChecks(root string) map[string]func(*testing.T, []byte) {
 		"broadcast-share.json":    checkShare(root),
 		"authorizer-connect.json": checkAuthorizerConnect(root),
 		"authorizer-http.json":    checkAuthorizerHTTP(root),
+		"outbox-schedule.json":    checkSchedule,
+	}
+}
+
+// checkSchedule: EventBridge's scheduled event, as the Schedule event's
+// rule sends it.
+func checkSchedule(t *testing.T, raw []byte) {
+	ev := decodeEvent[events.EventBridgeEvent](t, raw)
+	if ev.DetailType != "Scheduled Event" || ev.Source != "aws.events" || len(ev.Resources) != 1 ||
+		!strings.HasPrefix(ev.Resources[0], "arn:aws:events:") || ev.Time.IsZero() {
+		t.Errorf("not a scheduled event: %s", raw)
 	}
 }
 

@@ -64,6 +64,7 @@ func TestFunctions(t *testing.T) {
 	t.Run("BroadcastShares", func(t *testing.T) { testBroadcastShares(t, a) })
 	t.Run("WriteReachesRoom", func(t *testing.T) { testWriteReachesRoom(t, a) })
 	t.Run("AuthorizerFunction", func(t *testing.T) { testAuthorizerFunction(t, a) })
+	t.Run("OutboxFunction", func(t *testing.T) { testOutboxFunction(t, a) })
 	t.Run("Grants", func(t *testing.T) { testGrants(t, a) })
 }
 
@@ -78,6 +79,7 @@ type stack struct {
 	topicARN   string
 	mgmtURL    string
 	conns      *dynamo.Connections
+	items      *dynamo.Items
 	recorder   *mgmtserver.Recorder
 	notes      *testenv.SNSInbox
 	// signingKey is the Secrets Manager secret (in moto) holding the
@@ -114,6 +116,7 @@ func newStack(t *testing.T) *stack {
 	}
 	s.signingKey = aws.ToString(secret.ARN)
 	s.conns = dynamo.NewConnections(ddb, s.connsTable)
+	s.items = dynamo.NewItems(ddb, s.itemsTable)
 
 	// The SDK sends the stage as a path prefix, as it does against the
 	// real endpoint; anything else is a 404 the delivery checks notice.
@@ -176,6 +179,7 @@ func (s *stack) env(t *testing.T, function string) map[string]string {
 		config.EnvSigningKeySecret:   s.signingKey,
 		config.EnvAllowedOrigins:     "",
 		config.EnvHistoryTTL:         "24h",
+		config.EnvOutboxGrace:        "30s",
 	}
 	env := BaseEnv(s.moto, s.home)
 	env["AWS_LAMBDA_FUNCTION_NAME"] = function
@@ -736,4 +740,37 @@ func testWriteReachesRoom(t *testing.T, a artifacts) {
 	if len(frames) != 1 || !bytes.Equal(frames[0], wire.EventFrame(published[0])) {
 		t.Fatalf("member received %q, want [%s]", frames, wire.EventFrame(published[0]))
 	}
+}
+
+// testOutboxFunction: a write whose publish failed a minute ago (stored
+// on the outbox, never published) is published by the scheduled sweep,
+// once; a write published since is left alone.
+func testOutboxFunction(t *testing.T, a artifacts) {
+	s := newStack(t)
+	r := s.start(t, a, config.OutboxFunction)
+	write := func(id string, at time.Time) domain.Event {
+		t.Helper()
+		put, err := s.items.PutItem(t.Context(), domain.Item{Room: sampleRoom, ID: id, Data: json.RawMessage(`{"n":1}`)},
+			domain.Precondition{}, domain.Change{Now: at, EventID: domain.NewID(), HistoryTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return put.Event
+	}
+	lost := write("lost", time.Now().Add(-time.Minute))
+	write("recent", time.Now())
+	raw := readEvent(t, a.root, "outbox-schedule.json")
+	for range 2 {
+		if status, body := r.Invoke(t, raw); status != http.StatusOK || strings.TrimSpace(string(body)) != "null" {
+			t.Fatalf("sweep answered %d %s, want 200 null", status, body)
+		}
+	}
+	got, _ := published(t, s.notes)
+	if len(got) != 1 || got[0].EventID != lost.EventID || got[0].Seq != 1 || !jsonEqual(got[0].Data, lost.Data) {
+		t.Fatalf("published %+v, want only %+v, once", got, lost)
+	}
+	if !strings.Contains(r.Output(), `"found":1,"claimed":1,"published":1,"failed":0`) {
+		t.Errorf("no summary of the sweep that published it:\n%s", r.Output())
+	}
+	requireCovered(t, config.OutboxFunction, map[string]bool{"outbox-schedule.json": true})
 }

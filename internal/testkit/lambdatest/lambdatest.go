@@ -49,6 +49,7 @@ func Functions() []Function {
 			"http-put.json", "http-put-base64.json", "http-delete.json",
 		}},
 		{Name: config.AuthorizerFunction, Dir: "cmd/authorizer", Events: []string{"authorizer-connect.json", "authorizer-http.json"}},
+		{Name: config.OutboxFunction, Dir: "cmd/outbox", Events: []string{"outbox-schedule.json"}},
 	}
 }
 

@@ -302,6 +302,67 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 				t.Fatalf("ListEvents(1) = %+v; want the kept one", page)
 			}
 		}},
+		{"every write's event is on the outbox until marked published", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			put, err := s.PutItem(ctx, item("r", "a", `{"n":1}`), none, at(now))
+			must(t, err)
+			del, err := s.DeleteItem(ctx, "r", "a", none, at(later))
+			must(t, err)
+			if got := outboxSeqs(t, ctx, s, now.Truncate(time.Millisecond)); len(got) != 0 {
+				t.Fatalf("Unpublished(before the first write) = %v", got)
+			}
+			if got := outboxSeqs(t, ctx, s, now.Add(time.Second)); !slices.Equal(got, []int64{1}) {
+				t.Fatalf("Unpublished(after the first write) = %v, want [1]", got)
+			}
+			ps, err := s.Unpublished(ctx, later.Add(time.Second), 10)
+			must(t, err)
+			if len(ps) != 2 || !ps[0].At.Equal(now.Truncate(time.Millisecond)) {
+				t.Fatalf("Unpublished = %+v, want both, the first at %v", ps, now)
+			}
+			assertEvent(t, ps[0].Event, put.Event)
+			assertEvent(t, ps[1].Event, del.Event)
+			if ps, err := s.Unpublished(ctx, later.Add(time.Second), 1); err != nil || len(ps) != 1 || ps[0].Event.Seq != 1 {
+				t.Fatalf("Unpublished(limit 1) = %+v, %v; want the oldest", ps, err)
+			}
+			must(t, s.MarkPublished(ctx, "r", 1))
+			must(t, s.MarkPublished(ctx, "r", 1))
+			must(t, s.MarkPublished(ctx, "r", 99))
+			if got := outboxSeqs(t, ctx, s, later.Add(time.Second)); !slices.Equal(got, []int64{2}) {
+				t.Fatalf("Unpublished after marking seq 1 = %v, want [2]", got)
+			}
+			// Marking a seq that was never written writes nothing.
+			if page, _ := s.ListEvents(ctx, "r", 0, 100); len(page.Events) != 2 || page.Last != 2 {
+				t.Fatalf("history after marking = %+v", page)
+			}
+		}},
+		{"of two claims of a pending event one wins", func(t *testing.T, ctx context.Context, s domain.ItemStore) {
+			_, err := s.PutItem(ctx, item("r", "a", `{}`), none, at(now))
+			must(t, err)
+			ps, err := s.Unpublished(ctx, now.Add(time.Second), 10)
+			must(t, err)
+			if len(ps) != 1 {
+				t.Fatalf("Unpublished = %+v", ps)
+			}
+			claimAt := now.Add(time.Hour)
+			won, err := s.Claim(ctx, ps[0], claimAt)
+			must(t, err)
+			again, err := s.Claim(ctx, ps[0], claimAt.Add(time.Second))
+			must(t, err)
+			if !won || again {
+				t.Fatalf("claims = %v, %v; want the first only", won, again)
+			}
+			if got := outboxSeqs(t, ctx, s, now.Add(time.Second)); len(got) != 0 {
+				t.Fatalf("a claimed event is listed before its claim: %v", got)
+			}
+			ps, err = s.Unpublished(ctx, claimAt.Add(time.Second), 10)
+			must(t, err)
+			if len(ps) != 1 || !ps[0].At.Equal(claimAt.Truncate(time.Millisecond)) {
+				t.Fatalf("Unpublished after the claim = %+v, want it at %v", ps, claimAt)
+			}
+			must(t, s.MarkPublished(ctx, "r", 1))
+			if won, err := s.Claim(ctx, ps[0], claimAt.Add(time.Minute)); err != nil || won {
+				t.Fatalf("claim of a published event = %v, %v", won, err)
+			}
+		}},
 	}
 
 	// Live and deleted items interleaved, in an order ListItems must sort,
@@ -377,6 +438,18 @@ func assertEvent(t *testing.T, got, want domain.Event) {
 		got.Version != want.Version || !bytes.Equal(got.Data, want.Data) || !got.Time.Equal(want.Time.Truncate(time.Microsecond)) && !got.Time.Equal(want.Time) {
 		t.Errorf("event %+v\nwant  %+v", got, want)
 	}
+}
+
+// outboxSeqs returns the seqs of the outbox's events since before.
+func outboxSeqs(t *testing.T, ctx context.Context, s domain.ItemStore, before time.Time) []int64 {
+	t.Helper()
+	ps, err := s.Unpublished(ctx, before, 100)
+	must(t, err)
+	var seqs []int64
+	for _, p := range ps {
+		seqs = append(seqs, p.Event.Seq)
+	}
+	return seqs
 }
 
 // at is a write's Change at now: a fresh event id, history kept for good.
