@@ -26,6 +26,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeRateLimited      = "rate_limited"
 	CodeHistoryExpired   = "history_expired"
+	CodeUnavailable      = "unavailable"
 )
 
 // Error is a failure the caller can act on: it carries a stable code, a
@@ -60,6 +61,18 @@ var ErrPrecondition = errors.New("precondition failed")
 // ErrConflict is matched by a create (If-None-Match: *) of an existing item.
 var ErrConflict = errors.New("conflict")
 
+// ErrUnavailable is matched by a failure a store reports as temporary:
+// throttling or a server fault that its client's retries did not outlast.
+// Nothing was changed; the caller may retry.
+var ErrUnavailable = errors.New("unavailable")
+
+// RetryAfterSeconds is what an unavailable answer asks a client to wait.
+const RetryAfterSeconds = 1
+
+// UnavailableMessage is the whole message of an unavailable answer: the
+// cause stays in the logs.
+var UnavailableMessage = fmt.Sprintf("busy; nothing was changed, retry in %d s", RetryAfterSeconds)
+
 // AsError maps err to the *Error a client should see: errors that already
 // are one keep theirs, the sentinel errors get their status, and anything
 // else is an internal error whose detail stays in the logs.
@@ -74,6 +87,9 @@ func AsError(err error) *Error {
 		return &Error{Code: CodePrecondition, Status: http.StatusPreconditionFailed, Message: "the item's version does not match If-Match", Err: err}
 	case errors.Is(err, ErrConflict):
 		return &Error{Code: CodeConflict, Status: http.StatusConflict, Message: "the item already exists (If-None-Match: *)", Err: err}
+	case errors.Is(err, ErrUnavailable):
+		return &Error{Code: CodeUnavailable, Status: http.StatusServiceUnavailable,
+			Message: UnavailableMessage, Err: err}
 	default:
 		return &Error{Code: CodeInternal, Status: http.StatusInternalServerError, Message: "internal error", Err: err}
 	}

@@ -91,7 +91,7 @@ var _ domain.ConnectionStore = (*Connections)(nil)
 // NewConnections returns a store on table; client is usually a
 // *dynamodb.Client.
 func NewConnections(client API, table string, opts ...Option) *Connections {
-	c := &Connections{api: client, table: table, sleep: backoff.Sleep}
+	c := &Connections{api: withClassifiedErrors(client), table: table, sleep: backoff.Sleep}
 	for _, o := range opts {
 		o(c)
 	}

@@ -54,7 +54,7 @@ var _ domain.ItemStore = (*Items)(nil)
 
 // NewItems returns a store on table; client is usually a *dynamodb.Client.
 func NewItems(client API, table string) *Items {
-	return &Items{api: client, table: table}
+	return &Items{api: withClassifiedErrors(client), table: table}
 }
 
 func itemKey(room, id string) map[string]types.AttributeValue {

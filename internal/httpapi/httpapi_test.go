@@ -760,6 +760,9 @@ func TestStoreFailureIsOpaque(t *testing.T) {
 		{"wrapped 503 domain error", itemRequest(http.MethodGet, "r1", "a"), func(s *recordingStore) {
 			s.getErr = fmt.Errorf("get: %w", &domain.Error{Status: 503, Code: "unavailable", Message: "secret-table throttled"})
 		}},
+		{"a throttled store", itemRequest(http.MethodGet, "r1", "a"), func(s *recordingStore) {
+			s.getErr = fmt.Errorf("dynamo: secret-table: %w: ProvisionedThroughputExceededException", domain.ErrUnavailable)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -768,6 +771,9 @@ func TestStoreFailureIsOpaque(t *testing.T) {
 			resp := f.do(t, f.reader, tt.req)
 			if resp.StatusCode < 500 {
 				t.Fatalf("status %d, want 5xx", resp.StatusCode)
+			}
+			if resp.StatusCode == http.StatusServiceUnavailable && resp.Headers["Retry-After"] != "1" {
+				t.Errorf("503 without Retry-After: %v", resp.Headers)
 			}
 			decodeError(t, resp.Body)
 			if strings.Contains(resp.Body, "secret") {

@@ -56,12 +56,16 @@ func errorResponse(req *request, err error) events.APIGatewayV2HTTPResponse {
 	}
 	if status >= 500 {
 		req.err = err
-		message = "internal error"
-		if code == "" {
-			code = domain.CodeInternal
+		code, message = domain.CodeInternal, "internal error"
+		if e.Code == domain.CodeUnavailable {
+			code, message = domain.CodeUnavailable, domain.UnavailableMessage
 		}
 	}
-	return jsonResponse(status, errorJSON(code, message))
+	resp := jsonResponse(status, errorJSON(code, message))
+	if code == domain.CodeUnavailable {
+		resp.Headers["Retry-After"] = strconv.Itoa(domain.RetryAfterSeconds)
+	}
+	return resp
 }
 
 type errorBody struct {

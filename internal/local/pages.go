@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"encoding/json"
 	"io/fs"
 	"net"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/pushgate/pushgate/internal/auth"
+	"github.com/pushgate/pushgate/internal/local/asyncinvoke"
 	"github.com/pushgate/pushgate/internal/local/snslocal"
 )
 
@@ -29,7 +33,15 @@ func (s *Stack) localRoutes() func(*http.Request) http.Handler {
 	mux.HandleFunc("POST "+tokenPath, s.serveToken)
 	for _, fn := range s.functions {
 		if fn.sns != nil && s.opt.SNSEndpoint != "" {
-			mux.Handle("POST "+snsPath+fn.name, snslocal.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, fn.sns, fn.log))
+			// SNS invokes a subscribed Lambda asynchronously, which retries a
+			// failed invocation twice; moto's HTTP delivery ignores the
+			// answer, so the queue is where the retries happen.
+			q := asyncinvoke.New(fn.deployedName, fn.sns, fn.timeout(), fn.log)
+			s.closeReceivers = append(s.closeReceivers, q.Close)
+			deliver := func(ctx context.Context, ev events.SNSEvent) error {
+				return q.Invoke(ctx, "notification "+ev.Records[0].SNS.MessageID, ev)
+			}
+			mux.Handle("POST "+snsPath+fn.name, snslocal.Receiver("arn:aws:sns:"+Region+":"+Account+":local:"+fn.name, deliver, fn.log))
 		}
 	}
 	var files http.Handler

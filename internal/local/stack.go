@@ -80,7 +80,9 @@ type Stack struct {
 	gateway   *wsgateway.Gateway
 	functions map[string]*function
 	closeSNS  func()
-	schedules *scheduler
+	// closeReceivers wait for the notifications received from SNS.
+	closeReceivers []func()
+	schedules      *scheduler
 	// closeInvokers waits for the shares being posted.
 	closeInvokers func()
 	// unsubscribe removes the stack's SNS subscriptions on Close.
@@ -244,6 +246,9 @@ func (s *Stack) Close(ctx context.Context) error {
 		s.schedules.stop()
 		if s.closeSNS != nil {
 			s.closeSNS()
+		}
+		for _, c := range s.closeReceivers {
+			c()
 		}
 		if s.closeInvokers != nil {
 			s.closeInvokers()

@@ -413,6 +413,14 @@ func TestExternalStoreThatLostItsTables(t *testing.T) {
 		t.Fatalf("PUT = %d", code)
 	}
 	a.Next()
+	// The broadcast ends after its posts (it records its receipt then):
+	// reset only once it has, or it heals the tables itself.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"msg":"broadcast"`); {
+		if time.Now().After(deadline) {
+			t.Fatal("the broadcast did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	resp, err := http.Post(ep+"/moto-api/reset", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)

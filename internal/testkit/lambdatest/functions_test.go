@@ -640,7 +640,7 @@ func testBroadcastFunction(t *testing.T, a artifacts) {
 	if got := s.recorder.Frames(elsewhere); len(got) > 0 {
 		t.Errorf("a connection not in the share received %q", got)
 	}
-	if !strings.Contains(r.Output(), `"msg":"broadcast share"`) {
+	if !r.OutputHas(`"msg":"broadcast share"`) {
 		t.Errorf("no share summary line:\n%s", r.Output())
 	}
 	requireCovered(t, config.BroadcastFunction, map[string]bool{"sns-item-put.json": true, "broadcast-share.json": true})
@@ -769,7 +769,7 @@ func testOutboxFunction(t *testing.T, a artifacts) {
 	if len(got) != 1 || got[0].EventID != lost.EventID || got[0].Seq != 1 || !jsonEqual(got[0].Data, lost.Data) {
 		t.Fatalf("published %+v, want only %+v, once", got, lost)
 	}
-	if !strings.Contains(r.Output(), `"found":1,"claimed":1,"published":1,"failed":0`) {
+	if !r.OutputHas(`"found":1,"claimed":1,"published":1,"failed":0`) {
 		t.Errorf("no summary of the sweep that published it:\n%s", r.Output())
 	}
 	requireCovered(t, config.OutboxFunction, map[string]bool{"outbox-schedule.json": true})

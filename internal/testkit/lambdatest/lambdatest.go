@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,6 +315,20 @@ func (r *RIE) Call(ctx context.Context, event []byte) (int, []byte, error) {
 // Output returns what the emulator and the function wrote so far (the
 // function's log lines among them).
 func (r *RIE) Output() string { return r.out.String() }
+
+// OutputHas reports whether the output holds s, waiting up to two seconds
+// for it: the function's log reaches the emulator's output on its own
+// schedule, not before the invocation's answer.
+func (r *RIE) OutputHas(s string) bool {
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(r.Output(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
 
 // Stop ends the emulator and its process group, politely first; the
 // emulator's SIGTERM handling also stops the function it started.
