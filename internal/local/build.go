@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -157,7 +158,7 @@ func (s *Stack) build(ctx context.Context, written *samtemplate.Template) error 
 		// Deployed, this names the stage's AWS endpoint; here the stage is
 		// ours.
 		if _, ok := fn.env[config.EnvManagementEndpoint]; ok {
-			fn.env[config.EnvManagementEndpoint] = s.ManagementURL()
+			fn.env[config.EnvManagementEndpoint] = cmp.Or(s.opt.ManagementEndpoint, s.ManagementURL())
 		}
 		if fn.cfg, err = config.Load(name, func(k string) string { return fn.env[k] }); err != nil {
 			return fmt.Errorf("local: %w", err)

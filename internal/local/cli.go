@@ -54,6 +54,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer, getenv f
 	endpointFlags(fs, &o, getenv)
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Minute, "close sockets idle this long (API Gateway: 10m)")
 	fs.DurationVar(&o.MaxLifetime, "max-lifetime", 2*time.Hour, "close sockets this old (API Gateway: 2h)")
+	fs.StringVar(&o.ManagementEndpoint, "management-endpoint", "", "post to connections through this endpoint (e.g. a proxy in front of the stack's own Management API) instead of the stack's")
 	fs.DurationVar(&o.SchedulePeriod, "schedule-every", 0, "run the scheduled functions (the outbox sweeper) this often instead of at their template rate")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: local [flags]               serve the stack until Ctrl-C

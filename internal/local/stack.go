@@ -63,6 +63,10 @@ type Options struct {
 	// SigningKey is the development key tokens are signed with (AuthMode
 	// key); empty: 32 random bytes, new at every start.
 	SigningKey []byte
+	// ManagementEndpoint, when set, is where the functions post to
+	// connections instead of the stack's own Management API (for a proxy
+	// in front of it: the stack's is ManagementURL, on WSPort).
+	ManagementEndpoint string
 	// SchedulePeriod, when positive, runs the scheduled functions (the
 	// outbox sweeper) this often instead of at their template rate.
 	SchedulePeriod time.Duration

@@ -38,6 +38,14 @@ var (
 	SNSDown      = snsFault(http.StatusInternalServerError, "Receiver", "InternalError", "Internal error")
 )
 
+// Management API errors, as API Gateway answers PostToConnection.
+var (
+	ManagementThrottled = &Fault{Status: http.StatusTooManyRequests, ContentType: "application/json",
+		Body: `{"message":"LimitExceededException"}`}
+	ManagementDown = &Fault{Status: http.StatusInternalServerError, ContentType: "application/json",
+		Body: `{"message":"Internal server error"}`}
+)
+
 func dynamoFault(status int, typ, msg string) *Fault {
 	return &Fault{Status: status, ContentType: "application/x-amz-json-1.0",
 		Body: fmt.Sprintf(`{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":%q}`, typ, msg)}
@@ -101,7 +109,8 @@ func Start(t testing.TB, target string) *Proxy {
 }
 
 // Operation names the AWS operation a request calls: the JSON protocol's
-// X-Amz-Target, or the query protocol's Action.
+// X-Amz-Target, the query protocol's Action, or the Management API's
+// connection operations ("execute-api:PostToConnection", …).
 func Operation(r *http.Request, body []byte) string {
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		service, action, _ := strings.Cut(target, ".")
@@ -109,6 +118,16 @@ func Operation(r *http.Request, body []byte) string {
 			return "dynamodb:" + action
 		}
 		return strings.ToLower(service) + ":" + action
+	}
+	if strings.Contains(r.URL.Path, "/@connections/") {
+		switch r.Method {
+		case http.MethodPost:
+			return "execute-api:PostToConnection"
+		case http.MethodDelete:
+			return "execute-api:DeleteConnection"
+		case http.MethodGet:
+			return "execute-api:GetConnection"
+		}
 	}
 	if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
 		return "sns:" + form.Get("Action")
