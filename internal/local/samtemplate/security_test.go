@@ -254,8 +254,8 @@ print(json.dumps(transform(doc, {}, NoManagedPolicies())))
 		}
 	}
 	// Written: the WebSocket and HTTP integrations and both authorizers;
-	// generated: the SNS subscription's.
-	if permissions != 6 {
-		t.Errorf("%d Lambda permissions after the transform, want 6", permissions)
+	// generated: the SNS subscription's and the outbox schedule's.
+	if permissions != 7 {
+		t.Errorf("%d Lambda permissions after the transform, want 7", permissions)
 	}
 }
