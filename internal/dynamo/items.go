@@ -268,6 +268,11 @@ func (st *Items) ListEvents(ctx context.Context, room string, after int64, limit
 	if err != nil {
 		return domain.EventPage{}, err
 	}
+	if after >= last {
+		// Nothing follows (or the store lost the room): no query, whose
+		// range would start past its end for a huge after.
+		return domain.HistoryPage(nil, after, last, limit), nil
+	}
 	from := eventKey(room, after+1)[attrID]
 	to := eventKey(room, 1<<62)[attrID]
 	now := time.Now()

@@ -75,7 +75,7 @@ func (h *Handler) events(ctx context.Context, req *request) events.APIGatewayV2H
 	last := strconv.FormatInt(page.Last, 10)
 	if page.Expired {
 		head := errorJSON(domain.CodeHistoryExpired, fmt.Sprintf(
-			"the room's history no longer holds the events after seq %d; read the room's items again, then follow events after seq %d", after, page.Last))
+			"the room's history does not hold the events after seq %d (expired, or the room's store was reset); read the room's items again, then follow events after seq %d", after, page.Last))
 		return jsonResponse(http.StatusGone, append(append(head[:len(head)-1], `,"last":`+last...), '}'))
 	}
 	b := []byte(`{"events":[`)

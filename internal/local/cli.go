@@ -55,7 +55,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer, getenv f
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Minute, "close sockets idle this long (API Gateway: 10m)")
 	fs.DurationVar(&o.MaxLifetime, "max-lifetime", 2*time.Hour, "close sockets this old (API Gateway: 2h)")
 	fs.StringVar(&o.ManagementEndpoint, "management-endpoint", "", "post to connections through this endpoint (e.g. a proxy in front of the stack's own Management API) instead of the stack's")
-	fs.DurationVar(&o.SchedulePeriod, "schedule-every", 0, "run the scheduled functions (the outbox sweeper) this often instead of at their template rate")
+	fs.DurationVar(&o.SchedulePeriod, "schedule-every", 0, "run the scheduled functions (the outbox sweeper) this often instead of at their template rate (OutboxSchedule, default 1 minute)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: local [flags]               serve the stack until Ctrl-C
        local invoke -h              run one function once (sam local invoke without Docker)
@@ -84,8 +84,8 @@ flags:
 	case auth.ModeOIDC:
 		authLine = "auth           oidc: tokens from your identity provider"
 	}
-	fmt.Fprintf(stderr, "pushgate local stack\n  demo page      %s/\n  HTTP API       %s/rooms/{room}/items/{id}\n  WebSocket      %s\n  Management API %s/@connections/{id}\n  connections    %s%s\n  %s\nCtrl-C stops it.\n",
-		stack.HTTPURL(), stack.HTTPURL(), stack.WebSocketURL(), stack.ManagementURL(), stack.HTTPURL(), connectionsPath, authLine)
+	fmt.Fprintf(stderr, "pushgate local stack\n  demo page      %s/\n  HTTP API       %s/rooms/{room}/items/{id}\n  history        %s/rooms/{room}/events?after={seq}\n  WebSocket      %s\n  Management API %s/@connections/{id}\n  connections    %s%s\n  %s\nCtrl-C stops it.\n",
+		stack.HTTPURL(), stack.HTTPURL(), stack.HTTPURL(), stack.WebSocketURL(), stack.ManagementURL(), stack.HTTPURL(), connectionsPath, authLine)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -15,20 +15,21 @@ import (
 
 // rateExpr is EventBridge's rate expression; cron expressions are not
 // emulated.
-var rateExpr = regexp.MustCompile(`^rate\(([0-9]+) (minute|minutes|hour|hours|day|days)\)$`)
+var rateExpr = regexp.MustCompile(`^rate\((1) (minute|hour|day)\)$|^rate\(([2-9]|[1-9][0-9]+) (minutes|hours|days)\)$`)
 
 // parseRate returns the period of a rate expression.
 func parseRate(expr string) (time.Duration, error) {
 	m := rateExpr.FindStringSubmatch(expr)
 	if m == nil {
-		return 0, fmt.Errorf("schedule %q: only rate(N minutes|hours|days) is emulated", expr)
+		return 0, fmt.Errorf("schedule %q: only rate(1 minute|hour|day) and rate(N minutes|hours|days) are emulated", expr)
 	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("schedule %q: the rate must be a positive number", expr)
+	count, unitName := m[1]+m[3], m[2]+m[4] // one alternative matched
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return 0, fmt.Errorf("schedule %q: %w", expr, err)
 	}
 	var unit time.Duration
-	switch m[2] {
+	switch unitName {
 	case "minute", "minutes":
 		unit = time.Minute
 	case "hour", "hours":

@@ -145,7 +145,9 @@ func (s *Items) ListEvents(ctx context.Context, room string, after int64, limit 
 	defer s.mu.Unlock()
 	h := s.history[room]
 	if h == nil {
-		return domain.EventPage{}, nil
+		// A room never written (or lost with a restart): after > 0 is
+		// from a store that had it.
+		return domain.HistoryPage(nil, after, 0, limit), nil
 	}
 	now := time.Now()
 	var kept []domain.Event

@@ -292,9 +292,9 @@ func checkSNSItemPut(root string) func(*testing.T, []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.EventID == "" || e.Type != domain.EventItemPut || e.Room != sampleRoom || e.ID != "note-1" ||
+		if e.EventID == "" || e.Seq != 1 || e.Type != domain.EventItemPut || e.Room != sampleRoom || e.ID != "note-1" ||
 			e.Version != 1 || e.Time.IsZero() {
-			t.Errorf("event = %+v; want item.put of %s/note-1 version 1 with an id and a time", e, sampleRoom)
+			t.Errorf("event = %+v; want item.put of %s/note-1 version 1, seq 1, with an id and a time", e, sampleRoom)
 		}
 		put := decodeEvent[events.APIGatewayV2HTTPRequest](t, readEvent(t, root, "http-put.json"))
 		if !jsonEqual(e.Data, []byte(put.Body)) {

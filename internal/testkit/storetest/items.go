@@ -247,6 +247,17 @@ func ItemStore(t *testing.T, newStore func(t *testing.T) domain.ItemStore) {
 			if page, err = s.ListEvents(ctx, "never-written", 0, 10); err != nil || page.Last != 0 || len(page.Events) != 0 || page.Expired {
 				t.Fatalf("ListEvents of an empty room = %+v, %v", page, err)
 			}
+			// A client that saw seq 5 of a room the store no longer has
+			// (a local store restarted empty) must read the room again.
+			if page, err = s.ListEvents(ctx, "never-written", 5, 10); err != nil || !page.Expired || page.Last != 0 {
+				t.Fatalf("ListEvents(5) of a room never written = %+v, %v; want expired, last 0", page, err)
+			}
+			if page, err = s.ListEvents(ctx, "r", 1<<62+5, 10); err != nil || !page.Expired || page.Last != 3 {
+				t.Fatalf("ListEvents(huge) = %+v, %v; want expired, last 3", page, err)
+			}
+			if page, err = s.ListEvents(ctx, "r", 3, 10); err != nil || page.Expired || len(page.Events) != 0 || page.More {
+				t.Fatalf("ListEvents(last) = %+v, %v; want an empty page", page, err)
+			}
 			// A client ahead of the room: the store lost it.
 			if page, err = s.ListEvents(ctx, "r", 7, 10); err != nil || !page.Expired || page.Last != 3 {
 				t.Fatalf("ListEvents(7) of a room at 3 = %+v, %v; want expired", page, err)
