@@ -53,15 +53,18 @@ func (st *Items) MarkPublished(ctx context.Context, room string, seq int64) erro
 	return nil
 }
 
-// Unpublished reads every shard of the outbox index for records since
-// before. The index is eventually consistent: a record just taken off may
-// still be listed, and Claim tells.
+// Unpublished reads the shards of the outbox index for records since
+// before, the oldest of each, until it holds limit: a room is in one
+// shard, so each room's events come in order, and a backlog is read a
+// bounded batch at a time (the sweeper reads again until nothing is left).
+// The index is eventually consistent: a record just taken off may still be
+// listed, and Claim tells.
 func (st *Items) Unpublished(ctx context.Context, before time.Time, limit int) ([]domain.Pending, error) {
 	var out []domain.Pending
 	now := time.Now()
-	for shard := range outboxShards {
+	for shard := 0; shard < outboxShards && len(out) < limit; shard++ {
 		var start map[string]types.AttributeValue
-		for got := 0; got < limit; {
+		for len(out) < limit {
 			page, err := st.api.Query(ctx, &dynamodb.QueryInput{
 				TableName:                &st.table,
 				IndexName:                aws.String(OutboxIndex),
@@ -70,7 +73,7 @@ func (st *Items) Unpublished(ctx context.Context, before time.Time, limit int) (
 				ExpressionAttributeValues: map[string]types.AttributeValue{
 					":shard": s(fmt.Sprintf("%02d", shard)), ":before": millis(before),
 				},
-				Limit:             aws.Int32(int32(limit - got)),
+				Limit:             aws.Int32(int32(limit - len(out))),
 				ExclusiveStartKey: start,
 			})
 			if err != nil {
@@ -90,7 +93,6 @@ func (st *Items) Unpublished(ctx context.Context, before time.Time, limit int) (
 				}
 				out = append(out, domain.Pending{Event: e, At: time.UnixMilli(at)})
 			}
-			got += len(page.Items)
 			if len(page.LastEvaluatedKey) == 0 {
 				break
 			}

@@ -86,14 +86,24 @@ func (s *Sweeper) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
 func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	var r Result
 	deadline, hasDeadline := ctx.Deadline()
+	// What this sweep tried: one that failed is left to the next sweep,
+	// not tried again as soon as its claim is older than the grace.
+	tried := map[string]bool{}
 	for {
 		now := s.now()
 		if hasDeadline && time.Until(deadline) < deadlineMargin {
 			return r, nil
 		}
-		pending, err := s.store.Unpublished(ctx, now.Add(-s.grace), pageSize)
+		listed, err := s.store.Unpublished(ctx, now.Add(-s.grace), pageSize)
 		if err != nil {
 			return r, fmt.Errorf("outbox: %w", err)
+		}
+		pending := listed[:0]
+		for _, p := range listed {
+			if !tried[p.Event.EventID] {
+				tried[p.Event.EventID] = true
+				pending = append(pending, p)
+			}
 		}
 		r.Found += len(pending)
 		slices.SortFunc(pending, func(a, b domain.Pending) int {
@@ -106,8 +116,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 			}
 		}
 		// A claimed event is newer than the grace now, so the next read
-		// lists only what this one did not reach.
-		if len(pending) < pageSize || ctx.Err() != nil {
+		// lists what this one did not reach; nothing new ends the sweep.
+		if len(pending) == 0 || ctx.Err() != nil {
 			return r, nil
 		}
 	}

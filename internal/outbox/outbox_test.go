@@ -135,3 +135,30 @@ func TestAnOutboxThatCannotBeReadFailsTheInvocation(t *testing.T) {
 		t.Errorf("no error summary: %s", logs.String())
 	}
 }
+
+// TestAFailedPublishWaitsForTheNextSweep: a sweep that outlasts the grace
+// (a slow, failing SNS) does not try the same event again and again.
+func TestAFailedPublishWaitsForTheNextSweep(t *testing.T) {
+	store := memstore.NewItems()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if _, err := store.PutItem(t.Context(), domain.Item{Room: "r", ID: "a", Data: json.RawMessage(`{}`)}, domain.Precondition{},
+		domain.Change{Now: t0, EventID: "e1", HistoryTTL: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	grace := 30 * time.Second
+	now := t0.Add(time.Minute)
+	// Every reading of the clock is a grace later: each claim is stale
+	// by the next listing.
+	clock := func() time.Time { now = now.Add(grace + time.Second); return now }
+	sw := outbox.New(store, &publisher{failing: true}, grace, slog.New(slog.DiscardHandler)).WithClock(clock)
+	r, err := sw.Sweep(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != (outbox.Result{Found: 1, Claimed: 1, Failed: 1}) {
+		t.Fatalf("sweep = %+v, want the event tried once", r)
+	}
+	if r, _ := sw.Sweep(t.Context()); r.Found != 1 || r.Failed != 1 {
+		t.Fatalf("next sweep = %+v, want it tried again", r)
+	}
+}
