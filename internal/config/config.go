@@ -199,20 +199,11 @@ func Load(function string, getenv func(string) string) (Config, error) {
 				err = fmt.Errorf("must be a positive number of posts per second")
 			}
 		case EnvConnectionTTL:
-			c.ConnectionTTL, err = time.ParseDuration(v)
-			if err == nil && c.ConnectionTTL <= 0 {
-				err = fmt.Errorf("must be positive")
-			}
+			c.ConnectionTTL, err = positiveDuration(v)
 		case EnvHistoryTTL:
-			c.HistoryTTL, err = time.ParseDuration(v)
-			if err == nil && c.HistoryTTL <= 0 {
-				err = fmt.Errorf("must be positive")
-			}
+			c.HistoryTTL, err = positiveDuration(v)
 		case EnvOutboxGrace:
-			c.OutboxGrace, err = time.ParseDuration(v)
-			if err == nil && c.OutboxGrace <= 0 {
-				err = fmt.Errorf("must be positive")
-			}
+			c.OutboxGrace, err = positiveDuration(v)
 		case EnvAuthMode:
 			c.AuthMode, err = auth.ParseMode(v)
 		case EnvReadAccess:
@@ -286,6 +277,15 @@ func positive(v string) (int, error) {
 		return 0, fmt.Errorf("must be a positive integer")
 	}
 	return n, nil
+}
+
+// positiveDuration parses a Go duration that must be positive.
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("must be positive")
+	}
+	return d, err
 }
 
 // Logger returns the JSON logger; the level follows Lambda's advanced
