@@ -40,6 +40,13 @@ func n(v int64) *types.AttributeValueMemberN {
 
 func epochSeconds(t time.Time) *types.AttributeValueMemberN { return n(t.Unix()) }
 
+// expired reports a record whose TTL has passed: DynamoDB deletes such
+// records some time later, so reads treat them as gone already.
+func expired(item map[string]types.AttributeValue, now time.Time) bool {
+	exp, _ := intAttr(item, TTLAttribute)
+	return exp > 0 && !time.Unix(exp, 0).After(now)
+}
+
 func stringAttr(item map[string]types.AttributeValue, name string) string {
 	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
 		return v.Value

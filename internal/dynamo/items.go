@@ -293,7 +293,7 @@ func (st *Items) ListEvents(ctx context.Context, room string, after int64, limit
 			return domain.EventPage{}, fmt.Errorf("dynamo: events of %s: %w", room, err)
 		}
 		for _, raw := range out.Items {
-			if exp, _ := intAttr(raw, TTLAttribute); exp > 0 && !time.Unix(exp, 0).After(now) {
+			if expired(raw, now) {
 				continue
 			}
 			frame := stringAttr(raw, attrEventFrame)

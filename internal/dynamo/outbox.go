@@ -32,8 +32,11 @@ const (
 func outboxShard(room string) string {
 	h := fnv.New32a()
 	h.Write([]byte(room))
-	return fmt.Sprintf("%02d", h.Sum32()%outboxShards)
+	return shardKey(h.Sum32() % outboxShards)
 }
+
+// shardKey is shard i's partition key: 00 … 15.
+func shardKey(i uint32) string { return fmt.Sprintf("%02d", i) }
 
 func millis(t time.Time) types.AttributeValue { return n(t.UnixMilli()) }
 
@@ -62,7 +65,7 @@ func (st *Items) MarkPublished(ctx context.Context, room string, seq int64) erro
 func (st *Items) Unpublished(ctx context.Context, before time.Time, limit int) ([]domain.Pending, error) {
 	var out []domain.Pending
 	now := time.Now()
-	for shard := 0; shard < outboxShards && len(out) < limit; shard++ {
+	for shard := uint32(0); shard < outboxShards && len(out) < limit; shard++ {
 		var start map[string]types.AttributeValue
 		for len(out) < limit {
 			page, err := st.api.Query(ctx, &dynamodb.QueryInput{
@@ -71,16 +74,16 @@ func (st *Items) Unpublished(ctx context.Context, before time.Time, limit int) (
 				KeyConditionExpression:   aws.String("#outbox = :shard AND #outboxAt < :before"),
 				ExpressionAttributeNames: itemNames(attrOutbox, attrOutboxAt),
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":shard": s(fmt.Sprintf("%02d", shard)), ":before": millis(before),
+					":shard": s(shardKey(shard)), ":before": millis(before),
 				},
 				Limit:             aws.Int32(int32(limit - len(out))),
 				ExclusiveStartKey: start,
 			})
 			if err != nil {
-				return nil, fmt.Errorf("dynamo: outbox shard %02d: %w", shard, err)
+				return nil, fmt.Errorf("dynamo: outbox shard %s: %w", shardKey(shard), err)
 			}
 			for _, raw := range page.Items {
-				if exp, _ := intAttr(raw, TTLAttribute); exp > 0 && !time.Unix(exp, 0).After(now) {
+				if expired(raw, now) {
 					continue
 				}
 				at, err := intAttr(raw, attrOutboxAt)

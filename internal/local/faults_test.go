@@ -2,8 +2,6 @@ package local_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -17,56 +15,11 @@ import (
 	"github.com/pushgate/pushgate/internal/testkit/faultproxy"
 	"github.com/pushgate/pushgate/internal/testkit/localtest"
 	"github.com/pushgate/pushgate/internal/testkit/testenv"
-	"github.com/pushgate/pushgate/internal/testkit/wsclient"
 )
 
-// answer is an HTTP response as a test reads it.
-type answer struct {
-	status     int
-	code       string
-	version    int64
-	retryAfter string
-	body       string
-}
-
-func call(t *testing.T, s *local.Stack, method, path, body string) answer {
-	t.Helper()
-	req, _ := http.NewRequest(method, s.HTTPURL()+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(localtest.Authorize(t, s, req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var parsed struct {
-		Version int64 `json:"version"`
-		Error   struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(b, &parsed); err != nil {
-		t.Fatalf("%s %s answered %d with no JSON: %q", method, path, resp.StatusCode, b)
-	}
-	return answer{resp.StatusCode, parsed.Error.Code, parsed.Version, resp.Header.Get("Retry-After"), string(b)}
-}
-
-// receive waits for the next frame as long as the SDK's backoff under
-// throttling and then an invocation's retries may take.
-func receive(t *testing.T, c *wsclient.Client) map[string]any {
-	t.Helper()
-	fr, err := c.Receive(30 * time.Second)
-	if err != nil {
-		t.Fatalf("no frame: %v", err)
-	}
-	var f map[string]any
-	if err := json.Unmarshal(fr.Data, &f); err != nil {
-		t.Fatalf("frame %q: %v", fr.Data, err)
-	}
-	return f
-}
+// throttledWait is how long a frame may take when the SDK's backoff under
+// throttling and then an invocation's retries stand before it.
+const throttledWait = 30 * time.Second
 
 // TestDynamoDBFaultsInEachHandler: DynamoDB (moto, behind a proxy that
 // answers with AWS's throttling and 5xx errors once the SDK's retries are
@@ -149,7 +102,7 @@ func TestDynamoDBFaultsInEachHandler(t *testing.T) {
 				c := dial(t, s, "f3")
 				ddb.SetRule(every)
 				c.Send(`{"action":"subscribe","room":"f4"}`)
-				f := receive(t, c)
+				f := c.NextWithin(throttledWait)
 				ddb.SetRule(nil)
 				if f["action"] != "error" || f["code"] != domain.CodeUnavailable {
 					t.Fatalf("subscribe while DynamoDB fails answered %v, want an unavailable error frame", f)
@@ -177,7 +130,7 @@ func TestDynamoDBFaultsInEachHandler(t *testing.T) {
 				if a := call(t, s, http.MethodPut, "/rooms/f5/items/x", `{"n":5}`); a.status != http.StatusCreated {
 					t.Fatalf("PUT = %d %s", a.status, a.body)
 				}
-				if f := receive(t, c); f["room"] != "f5" || f["seq"] != float64(1) {
+				if f := c.NextWithin(throttledWait); f["room"] != "f5" || f["seq"] != float64(1) {
 					t.Fatalf("after the listing failed: %v, want the event", f)
 				}
 				if ddb.Faulted("dynamodb:Query") == 0 {

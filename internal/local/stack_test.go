@@ -68,18 +68,44 @@ func dial(t testing.TB, s *local.Stack, room string) *wsclient.Client {
 
 func put(t *testing.T, s *local.Stack, room, id, body string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, s.HTTPURL()+"/rooms/"+room+"/items/"+id, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	a := call(t, s, http.MethodPut, "/rooms/"+room+"/items/"+id, body)
+	if a.status >= 300 {
+		t.Logf("PUT %s/%s: %d %s", room, id, a.status, a.body)
+	}
+	return a.status
+}
+
+// answer is an HTTP response as a test reads it.
+type answer struct {
+	status     int
+	code       string
+	version    int64
+	retryAfter string
+	body       string
+}
+
+func call(t *testing.T, s *local.Stack, method, path, body string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.HTTPURL()+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(localtest.Authorize(t, s, req))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Logf("PUT %s/%s: %d %s", room, id, resp.StatusCode, b)
+	var parsed struct {
+		Version int64 `json:"version"`
+		Error   struct {
+			Code string `json:"code"`
+		} `json:"error"`
 	}
-	return resp.StatusCode
+	if err := json.Unmarshal(b, &parsed); err != nil {
+		t.Fatalf("%s %s answered %d with no JSON: %q", method, path, resp.StatusCode, b)
+	}
+	return answer{resp.StatusCode, parsed.Error.Code, parsed.Version, resp.Header.Get("Retry-After"), string(b)}
 }
 
 func TestLocalStack(t *testing.T) {

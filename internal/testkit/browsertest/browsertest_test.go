@@ -95,10 +95,15 @@ func (l *lateProxy) listen() error {
 	return err
 }
 
-// tcpProxy forwards every connection on its address to another.
+// tcpProxy forwards every connection on its address to another, and can
+// end one abruptly: the client's side with a reset, as a dropped network
+// does.
 type tcpProxy struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	ln    net.Listener
+	to    string
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]net.Conn // client side → upstream side
 }
 
 func listenProxy(addr, to string) (*tcpProxy, error) {
@@ -106,32 +111,68 @@ func listenProxy(addr, to string) (*tcpProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &tcpProxy{ln: ln}
+	p := &tcpProxy{ln: ln, to: to, conns: map[net.Conn]net.Conn{}}
 	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			p.wg.Go(func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", to)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-				<-done
-			})
+			p.wg.Go(func() { p.forward(c) })
 		}
 	})
 	return p, nil
 }
 
-// Close stops listening; open connections end with their peers.
-func (p *tcpProxy) Close() { _ = p.ln.Close() }
+func (p *tcpProxy) forward(c net.Conn) {
+	defer c.Close()
+	up, err := net.Dial("tcp", p.to)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	p.mu.Lock()
+	p.conns[c] = up
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+	}()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+}
+
+// resetOne resets a random open connection; false when there is none.
+func (p *tcpProxy) resetOne() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c, up := range p.conns { // map order is random enough
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends RST
+		}
+		c.Close()
+		up.Close()
+		delete(p.conns, c)
+		return true
+	}
+	return false
+}
+
+// Close stops listening, ends the open connections and waits for their
+// goroutines.
+func (p *tcpProxy) Close() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	for c, up := range p.conns {
+		c.Close()
+		up.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
 
 // TestBrowser runs browser.test.mjs: the demo board and the game page in
 // headless Chromium against a local stack started here.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -86,10 +85,9 @@ func envOr(name, def string) string {
 // storms fail about half the Management API's posts with one status
 // until a time.
 type storms struct {
-	mu     sync.Mutex
-	until  time.Time
-	fault  *faultproxy.Fault
-	storms int
+	mu    sync.Mutex
+	until time.Time
+	fault *faultproxy.Fault
 }
 
 func (s *storms) start(status int, d time.Duration) {
@@ -100,7 +98,6 @@ func (s *storms) start(status int, d time.Duration) {
 		s.fault = faultproxy.ManagementThrottled
 	}
 	s.until = time.Now().Add(d)
-	s.storms++
 }
 
 func (s *storms) rule(op string) *faultproxy.Fault {
@@ -123,7 +120,7 @@ func (s *storms) rule(op string) *faultproxy.Fault {
 //
 // ids lists the open sockets, managementURL is the stack's own Management
 // API.
-func chaosControl(ids func(context.Context) ([]string, error), managementURL string, resets *resettingProxy, storm *storms, restart func() error) http.Handler {
+func chaosControl(ids func(context.Context) ([]string, error), managementURL string, resets *tcpProxy, storm *storms, restart func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /restart", func(w http.ResponseWriter, _ *http.Request) {
 		if restart == nil {
@@ -162,79 +159,15 @@ func chaosControl(ids func(context.Context) ([]string, error), managementURL str
 	return mux
 }
 
-// resettingProxy forwards TCP connections to the stack and can end one
-// abruptly: the client's side with a reset, as a dropped network does.
-type resettingProxy struct {
-	ln    net.Listener
-	to    string
-	mu    sync.Mutex
-	conns map[net.Conn]net.Conn // client side → stack side
-}
-
-func startResettingProxy(t *testing.T, to string) *resettingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startResettingProxy is a tcpProxy to the stack for the test's length.
+func startResettingProxy(t *testing.T, to string) *tcpProxy {
+	t.Helper()
+	p, err := listenProxy("127.0.0.1:0", to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &resettingProxy{ln: ln, to: to, conns: map[net.Conn]net.Conn{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for c, up := range p.conns {
-			c.Close()
-			up.Close()
-		}
-		p.mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { p.forward(c) })
-		}
-	})
+	t.Cleanup(p.Close)
 	return p
-}
-
-func (p *resettingProxy) forward(c net.Conn) {
-	defer c.Close()
-	up, err := net.Dial("tcp", p.to)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	p.mu.Lock()
-	p.conns[c] = up
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-	}()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-	<-done
-}
-
-// resetOne resets a random open connection; false when there is none.
-func (p *resettingProxy) resetOne() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c, up := range p.conns { // map order is random enough
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // close sends RST
-		}
-		c.Close()
-		up.Close()
-		delete(p.conns, c)
-		return true
-	}
-	return false
 }
 
 // TestRecoveryAfterTheStackIsKilled: the local stack runs as its own

@@ -92,21 +92,29 @@ func (c *Client) Receive(d time.Duration) (Frame, error) {
 // NextFrame waits for the next message.
 func (c *Client) NextFrame() Frame {
 	c.t.Helper()
-	select {
-	case f := <-c.recv:
-		return f
-	case <-c.done:
-		c.t.Fatalf("socket closed: %v", c.err)
-	case <-time.After(Wait):
-		c.t.Fatalf("no frame within %v", Wait)
+	return c.nextFrame(Wait)
+}
+
+func (c *Client) nextFrame(d time.Duration) Frame {
+	c.t.Helper()
+	f, err := c.Receive(d)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return Frame{}
+	return f
 }
 
 // Next waits for the next message and decodes it as a JSON object.
 func (c *Client) Next() map[string]any {
 	c.t.Helper()
-	f := c.NextFrame()
+	return c.NextWithin(Wait)
+}
+
+// NextWithin is Next waiting up to d, for a frame that retries with
+// backoff stand between.
+func (c *Client) NextWithin(d time.Duration) map[string]any {
+	c.t.Helper()
+	f := c.nextFrame(d)
 	var m map[string]any
 	if err := json.Unmarshal(f.Data, &m); err != nil {
 		c.t.Fatalf("frame is not a JSON object: %q", f.Data)
